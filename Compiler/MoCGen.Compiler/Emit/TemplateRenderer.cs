@@ -1,0 +1,49 @@
+using System;
+using System.Collections.Concurrent;
+using System.IO;
+using System.Reflection;
+using Scriban;
+using Scriban.Runtime;
+
+namespace MoCGen.Compiler.Emit;
+
+/// <summary>Renders the Scriban templates embedded from Templates/; members keep their C# names.</summary>
+public static class TemplateRenderer
+{
+    private static readonly ConcurrentDictionary<string, Template> Cache = new();
+
+    /// <summary>Renders <paramref name="templateName"/> (file name without extension) over <paramref name="model"/>.</summary>
+    public static string Render(string templateName, object model)
+    {
+        var template = Cache.GetOrAdd(templateName, Load);
+        var globals = new ScriptObject();
+        globals.Import(model, renamer: member => member.Name);
+        var context = new TemplateContext
+        {
+            MemberRenamer = member => member.Name,
+            StrictVariables = true,
+            LoopLimit = int.MaxValue,
+            EnableRelaxedMemberAccess = false,
+        };
+        context.PushGlobal(globals);
+        return template.Render(context).Replace("\r\n", "\n");
+    }
+
+    /// <summary>The raw text of an embedded template.</summary>
+    public static string ReadTemplate(string templateName)
+    {
+        var resource = "MoCGen.Templates." + templateName + ".scriban";
+        using var stream = typeof(TemplateRenderer).GetTypeInfo().Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"Template '{resource}' is not embedded in MoCGen.Compiler.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static Template Load(string templateName)
+    {
+        var template = Template.Parse(ReadTemplate(templateName), templateName + ".scriban");
+        if (template.HasErrors)
+            throw new InvalidOperationException($"Template {templateName}.scriban does not parse: {string.Join("; ", template.Messages)}");
+        return template;
+    }
+}
