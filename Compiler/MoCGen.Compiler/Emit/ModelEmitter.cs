@@ -19,7 +19,29 @@ public static class ModelEmitter
         (shape.Namespace.Length == 0 ? shape.Name : shape.Namespace + "." + shape.Name) + ".g.cs";
 
     public static IReadOnlyList<GeneratedSource> Emit(ModelPlan plan) =>
-        new[] { new GeneratedSource(HintName(plan.Shape), TemplateRenderer.Render("Model", BuildModel(plan))) };
+        new[] { new GeneratedSource(HintName(plan.Shape), Tidy(TemplateRenderer.Render("Model", BuildModel(plan)))) };
+
+    /// <summary>
+    /// Normalizes blank lines of rendered C#: at most one in a row, none right after '{' or before '}'.
+    /// Keeps the templates readable without whitespace-control noise.
+    /// </summary>
+    public static string Tidy(string text)
+    {
+        var lines = text.Replace("\r\n", "\n").Split('\n');
+        var kept = new List<string>(lines.Length);
+        foreach (var raw in lines)
+        {
+            var line = raw.TrimEnd();
+            var blank = line.Length == 0;
+            var previous = kept.Count == 0 ? null : kept[kept.Count - 1];
+            if (blank && (previous is null || previous.Length == 0 || previous.TrimStart() == "{")) continue;
+            if (!blank && line.TrimStart().StartsWith("}", System.StringComparison.Ordinal) && previous is { Length: 0 })
+                kept.RemoveAt(kept.Count - 1);
+            kept.Add(line);
+        }
+        while (kept.Count > 0 && kept[kept.Count - 1].Length == 0) kept.RemoveAt(kept.Count - 1);
+        return string.Join("\n", kept) + "\n";
+    }
 
     /// <summary>The data the Model template reads; every value pre-formatted as C# text.</summary>
     public sealed class ModelTemplateData
@@ -77,8 +99,8 @@ public static class ModelEmitter
             Name = s.Name,
             FullName = s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name,
             Summary = s.IsDense
-                ? $"Dense SwiGLU decoder (TopK = Intermediate = {s.Intermediate}), {Long(plan.ParameterCount)} parameters."
-                : $"Mixture-of-Channels decoder: Top-{s.TopK} of {s.Intermediate} feed-forward channels per token, {Long(plan.ParameterCount)} parameters.",
+                ? $"Dense SwiGLU decoder (TopK = Intermediate = {s.Intermediate}), {TextTable.Int(plan.ParameterCount)} parameters."
+                : $"Mixture-of-Channels decoder: Top-{s.TopK} of {s.Intermediate} feed-forward channels per token, {TextTable.Int(plan.ParameterCount)} parameters.",
             HeaderComment = Comment(PlanReport.Render(plan)),
             TieEmbeddings = s.TieEmbeddings,
             ParameterCount = Long(plan.ParameterCount),

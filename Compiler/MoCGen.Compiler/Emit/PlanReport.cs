@@ -60,7 +60,7 @@ public static class PlanReport
         sb.Append('\n').Append("Training-step arena: ").Append(TextTable.Bytes(m.ArenaBytes))
           .Append(" (").Append(TextTable.Int(m.ArenaBytes)).Append(" bytes, ").Append(MemoryLayout.Alignment).Append("-byte aligned): saved ")
           .Append(TextTable.Bytes(m.SavedBytes)).Append(", workspace ").Append(TextTable.Bytes(m.WorkspaceBytes)).Append('\n');
-        var arena = new TextTable("buffer", "offset", "bytes", "shape", "type", "purpose");
+        var arena = new TextTable("buffer", "offset", "bytes", "shape", "<type", "<purpose");
         void BufferRow(PlannedBuffer b, string name, long offset) =>
             arena.Add(name, TextTable.Int(offset), TextTable.Int(b.Bytes), $"[{b.Rows}, {b.Columns}]", ElementName(b.Element), b.Purpose);
         foreach (var b in m.Globals) BufferRow(b, b.Name, b.Offset);

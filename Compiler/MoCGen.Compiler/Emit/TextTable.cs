@@ -5,13 +5,24 @@ using System.Text;
 
 namespace MoCGen.Compiler.Emit;
 
-/// <summary>A plain-text table with aligned columns; the first column is left-aligned, the rest right-aligned.</summary>
+/// <summary>A plain-text table with aligned columns: numbers right-aligned, text columns (title starting with a less-than sign) left-aligned.</summary>
 internal sealed class TextTable
 {
     private readonly string[] _header;
+    private readonly bool[] _left;
     private readonly List<string[]> _rows = new();
 
-    public TextTable(params string[] header) => _header = header;
+    /// <param name="header">Column titles; a title starting with '&lt;' marks a left-aligned column (the first always is).</param>
+    public TextTable(params string[] header)
+    {
+        _left = new bool[header.Length];
+        _header = new string[header.Length];
+        for (int c = 0; c < header.Length; c++)
+        {
+            _left[c] = c == 0 || header[c].StartsWith("<", StringComparison.Ordinal);
+            _header[c] = header[c].TrimStart('<');
+        }
+    }
 
     public void Add(params string[] cells)
     {
@@ -30,7 +41,7 @@ internal sealed class TextTable
             for (int c = 0; c < row.Length; c++)
             {
                 if (c > 0) sb.Append("  ");
-                sb.Append(c == 0 ? row[c].PadRight(widths[c]) : row[c].PadLeft(widths[c]));
+                sb.Append(_left[c] ? row[c].PadRight(widths[c]) : row[c].PadLeft(widths[c]));
             }
             TrimEnd(sb);
             sb.Append('\n');

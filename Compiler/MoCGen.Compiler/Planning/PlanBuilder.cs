@@ -122,7 +122,7 @@ public static class MemoryPlanner
         var k = s.TopK;
         var workspace = Place(new[]
         {
-            F("ffn_gate_tile", "FfnGateTile", PlannedRole.Workspace, layout.FfnTokenTile, "FfnTokenTile", s.Intermediate, "Intermediate", "all d_ff gate values of a token tile, before Top-K"),
+            F("ffn_gate_tile", "FfnGateTile", PlannedRole.Workspace, layout.FfnTokenTile, "Arena.FfnTokenTile", s.Intermediate, "Intermediate", "all d_ff gate values of a token tile, before Top-K"),
             F("grad_x", "GradX", PlannedRole.Workspace, n, N, s.Hidden, "Hidden", "gradient of the residual stream"),
             F("grad_norm_out", "GradNormOut", PlannedRole.Workspace, n, N, s.Hidden, "Hidden", "gradient of a norm output"),
             F("grad_q", "GradQ", PlannedRole.Workspace, n, N, s.QueryDim, "QueryDim", "gradient of q"),

@@ -1,0 +1,87 @@
+using System;
+using System.Collections.Generic;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
+using MoCGen.Compiler;
+using MoCGen.Compiler.Spec;
+using MoCGen.Compiler.Validation;
+using MoCGen.Generators.Models;
+
+namespace MoCGen.Generators;
+
+/// <summary>
+/// Turns every <c>[MoCModel]</c> class into generated code specialized for its sizes. The pipeline is
+/// attribute -> <see cref="ModelDeclaration"/> (equatable) -> <see cref="ModelOutput"/> (sources and
+/// diagnostics as strings) -> registered outputs, so an unrelated edit regenerates nothing.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class MoCModelGenerator : IIncrementalGenerator
+{
+    /// <summary>Metadata name of the attribute the generator looks for.</summary>
+    public const string AttributeMetadataName = "MoCGen.MoCModelAttribute";
+
+    /// <summary>Names of the tracked pipeline steps (for cacheability tests).</summary>
+    public static class TrackingNames
+    {
+        public const string Declarations = "MoCModelDeclarations";
+        public const string Outputs = "MoCModelOutputs";
+    }
+
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var declarations = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                AttributeMetadataName,
+                static (node, _) => node is TypeDeclarationSyntax,
+                static (ctx, ct) => ModelExtractor.Extract(ctx.TargetNode, ctx.TargetSymbol, ctx.Attributes, ct))
+            .Where(static d => d is not null)
+            .Select(static (d, _) => d!)
+            .WithTrackingName(TrackingNames.Declarations);
+
+        var outputs = declarations
+            .Select(static (d, _) => Compile(d))
+            .WithTrackingName(TrackingNames.Outputs);
+
+        context.RegisterSourceOutput(outputs, static (spc, output) =>
+        {
+            foreach (var d in output.Diagnostics)
+            {
+                var args = new object[d.MessageArgs.Count];
+                for (int i = 0; i < args.Length; i++) args[i] = d.MessageArgs[i];
+                spc.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.Get(d.Id), d.Location.ToLocation(), args));
+            }
+            foreach (var s in output.Sources)
+                spc.AddSource(s.HintName, SourceText.From(s.Text, System.Text.Encoding.UTF8));
+        });
+    }
+
+    /// <summary>Runs the compiler on one declaration; an unexpected failure becomes MOC099, never a generator crash.</summary>
+    internal static ModelOutput Compile(ModelDeclaration declaration)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        var sources = new List<SourceInfo>();
+        try
+        {
+            var result = ModelCompiler.Compile(declaration.Spec);
+            foreach (var problem in result.Problems)
+                diagnostics.Add(new DiagnosticInfo(problem.Id, Locate(declaration, problem), problem.MessageArgs));
+            foreach (var source in result.Sources)
+                sources.Add(new SourceInfo(source.HintName, source.Text));
+        }
+        catch (Exception e)
+        {
+            diagnostics.Add(new DiagnosticInfo(DiagnosticCatalog.GeneratorFailure.Id, declaration.Attribute,
+                new EquatableArray<string>(new[] { declaration.Spec.Type.Name, e.GetType().Name + ": " + e.Message })));
+            sources.Clear();
+        }
+        return new ModelOutput(new EquatableArray<SourceInfo>(sources), new EquatableArray<DiagnosticInfo>(diagnostics));
+    }
+
+    private static LocationInfo Locate(ModelDeclaration declaration, SpecProblem problem) => problem.Site switch
+    {
+        ProblemSite.ClassName => declaration.ClassName,
+        ProblemSite.Argument => declaration.ArgumentOrAttribute(problem.Argument),
+        _ => declaration.Attribute,
+    };
+}
