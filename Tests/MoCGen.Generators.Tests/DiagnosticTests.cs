@@ -207,11 +207,22 @@ public sealed class DiagnosticTests
     [Fact]
     public void MOC017_TotalsOverflow()
     {
-        // Every single buffer fits an int, but 2^31 - 1 layers of them overflow the arena's 64-bit byte count.
-        var source = GeneratorHarness.Model("Vocab = 16, Hidden = 32768, Intermediate = 32768, TopK = 16, Layers = 2147483647, Heads = 2, Context = 16384, Batch = 2");
+        // Every buffer fits an int, but causal attention over a million-token context in 4096 layers
+        // needs more than 2^63 FLOPs per step.
+        var source = GeneratorHarness.Model("Hidden = 1024, Intermediate = 64, TopK = 8, Layers = 4096, Heads = 8, Context = 1048576, Batch = 1");
         var d = Single(source, "MOC017", out var located);
         Assert.Equal("The training-step memory plan or FLOP count of model 'M' overflows a 64-bit count. Reduce its sizes.", d.GetMessage());
         Assert.StartsWith("MoCModel(", located);
+        AssertNoSource(source);
+    }
+
+    [Fact]
+    public void MOC018_TooManyLayers()
+    {
+        var source = GeneratorHarness.Model("Hidden = 64, Intermediate = 128, TopK = 16, Layers = 2147483647, Heads = 4, Context = 32");
+        var d = Single(source, "MOC018", out var located);
+        Assert.Equal("Layers (2147483647) exceeds the supported maximum of 4096. Use at most 4096 layers.", d.GetMessage());
+        Assert.Equal("Layers = 2147483647", located);
         AssertNoSource(source);
     }
 
@@ -241,5 +252,22 @@ public sealed class DiagnosticTests
         Assert.Empty(outcome.MocDiagnostics);
         Assert.Contains(outcome.Output.GetDiagnostics(), d => d.Id == "CS0029");
         Assert.Null(outcome.Run.Results.Single().Exception);
+    }
+}
+
+public sealed class DescriptorTests
+{
+    [Fact]
+    public void EveryCatalogEntryHasARoslynDescriptorWithTheSameText()
+    {
+        var catalog = MoCGen.Compiler.Validation.DiagnosticCatalog.All;
+        Assert.Equal(catalog.Select(k => k.Id), DiagnosticDescriptors.All.Select(d => d.Id));
+        foreach (var kind in catalog)
+        {
+            var descriptor = DiagnosticDescriptors.Get(kind.Id);
+            Assert.Equal(kind.MessageFormat, descriptor.MessageFormat.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(kind.Title, descriptor.Title.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.Equal(catalog.Count, catalog.Select(k => k.Id).Distinct().Count());
     }
 }

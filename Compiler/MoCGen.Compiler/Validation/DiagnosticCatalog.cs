@@ -43,6 +43,7 @@ public static class DiagnosticIds
     public const string Static = "MOC015";
     public const string Record = "MOC016";
     public const string PlanOverflow = "MOC017";
+    public const string TooManyLayers = "MOC018";
     public const string GeneratorFailure = "MOC099";
 }
 
@@ -134,6 +135,11 @@ public static class DiagnosticCatalog
         "The {0} of model '{1}' overflows a 64-bit count. Reduce its sizes.",
         ProblemSeverity.Error);
 
+    public static readonly DiagnosticKind TooManyLayers = new(
+        DiagnosticIds.TooManyLayers, "Too many layers",
+        "Layers ({0}) exceeds the supported maximum of {1}. Use at most {1} layers.",
+        ProblemSeverity.Error);
+
     public static readonly DiagnosticKind GeneratorFailure = new(
         DiagnosticIds.GeneratorFailure, "Generator failure",
         "MoCGen could not generate '{0}': {1}. This is a bug in MoCGen; please report it with the declaration.",
@@ -144,6 +150,6 @@ public static class DiagnosticCatalog
     {
         NotPartial, Nested, Generic, MissingArgument, NotPositive, TopKTooLarge, HiddenNotDivisibleByHeads,
         HeadsNotDivisibleByKvHeads, OddHeadDim, WideChannelIndices, TooLarge, InvalidRopeTheta, InvalidNormEps,
-        UnknownPrecision, Static, Record, PlanOverflow, GeneratorFailure,
+        UnknownPrecision, Static, Record, PlanOverflow, TooManyLayers, GeneratorFailure,
     };
 }

@@ -10,6 +10,9 @@ public static class SpecValidator
     /// <summary>Largest number of elements of any one tensor or activation buffer (spans index with int).</summary>
     public const long MaxBufferElements = int.MaxValue;
 
+    /// <summary>Most layers a model may have; keeps every plan table small and every total within 64 bits.</summary>
+    public const int MaxLayers = 4096;
+
     /// <summary>Channel indices fit 16 bits while Intermediate is at most this.</summary>
     public const int MaxSixteenBitChannels = 65536;
 
@@ -95,6 +98,9 @@ public static class SpecValidator
 
     private static void CheckRelations(ModelSpec spec, List<SpecProblem> problems)
     {
+        if (spec.Layers > MaxLayers)
+            problems.Add(SpecProblem.At(DiagnosticCatalog.TooManyLayers, SiteOf(spec, ArgumentNames.Layers), ArgumentNames.Layers, spec.Layers, MaxLayers));
+
         if (spec.TopK > spec.Intermediate)
             problems.Add(SpecProblem.At(DiagnosticCatalog.TopKTooLarge, SiteOf(spec, ArgumentNames.TopK), ArgumentNames.TopK, spec.TopK, spec.Intermediate));
 
