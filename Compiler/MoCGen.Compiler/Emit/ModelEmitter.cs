@@ -53,6 +53,9 @@ public static class ModelEmitter
         public string Summary { get; set; } = "";
         public string HeaderComment { get; set; } = "";
         public bool TieEmbeddings { get; set; }
+        public bool IsDense { get; set; }
+        public string IndexType { get; set; } = "";
+        public string FeedForwardBytesPerToken { get; set; } = "";
         public List<ConstantItem> Constants { get; } = new();
         public List<ParameterItem> HeadParameters { get; } = new();
         public List<ParameterItem> LayerParameters { get; } = new();
@@ -103,6 +106,9 @@ public static class ModelEmitter
                 : $"Mixture-of-Channels decoder: Top-{s.TopK} of {s.Intermediate} feed-forward channels per token, {TextTable.Int(plan.ParameterCount)} parameters.",
             HeaderComment = Comment(PlanReport.Render(plan)),
             TieEmbeddings = s.TieEmbeddings,
+            IsDense = s.IsDense,
+            IndexType = s.ChannelIndexBytes == 2 ? "ushort" : "uint",
+            FeedForwardBytesPerToken = Long(m.PerLayer.FeedForward),
             ParameterCount = Long(plan.ParameterCount),
             ParameterTensorCount = plan.Parameters.Count,
             Alignment = MemoryLayout.Alignment,

@@ -23,7 +23,7 @@ public static class PlanReport
           .Append(", norm eps ").Append(s.NormEps.ToString("R", CultureInfo.InvariantCulture))
           .Append(", tied embeddings ").Append(s.TieEmbeddings ? "yes" : "no")
           .Append(", weights ").Append(s.Weights == StoredPrecision.BFloat16 ? "bfloat16" : "float32")
-          .Append(", channel index uint").Append(s.ChannelIndexBytes * 8).Append('\n');
+          .Append(s.IsDense ? ", no channel indices (dense)" : ", channel index uint" + (s.ChannelIndexBytes * 8)).Append('\n');
 
         sb.Append('\n').Append("Parameters: ").Append(TextTable.Int(plan.ParameterCount))
           .Append(" (").Append(TextTable.Bytes(m.ParameterBytes)).Append(" stored; ")
@@ -38,7 +38,7 @@ public static class PlanReport
         parameters.WriteTo(sb, "  ");
 
         sb.Append('\n').Append("Activations kept for backward, bytes per token per layer (fp32 values, uint")
-          .Append(s.ChannelIndexBytes * 8).Append(" indices):\n");
+          .Append(s.ChannelIndexBytes * 8).Append(" channel indices for MoC):\n");
         var footprint = new TextTable("part", "dense twin", s.IsDense ? "this model" : "MoC (this model)", "ratio");
         void Row(string part, long dense, long ours) => footprint.Add(part, TextTable.Int(dense), TextTable.Int(ours), TextTable.Ratio((double)ours / dense));
         Row("residual and norms", m.DensePerLayer.ResidualAndNorms, m.PerLayer.ResidualAndNorms);

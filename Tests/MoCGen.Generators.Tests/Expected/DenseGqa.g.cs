@@ -5,7 +5,7 @@
 // Model DenseGqa: dense SwiGLU twin (TopK = Intermediate)
 //   vocab 1000, hidden 192, intermediate 520, top-k 520, layers 2
 //   heads 6 (kv heads 2, head dim 32), context 64, batch 3 (192 tokens per step)
-//   rope theta 500000, norm eps 1E-06, tied embeddings yes, weights bfloat16, channel index uint16
+//   rope theta 500000, norm eps 1E-06, tied embeddings yes, weights bfloat16, no channel indices (dense)
 //
 // Parameters: 988,608 (1.89 MiB stored; 15.08 MiB with fp32 gradients and AdamW moments)
 //   tensor                                                  shape  elements  count
@@ -21,7 +21,7 @@
 //   model.layers.{i}.mlp.down_proj.weight              [192, 520]    99,840     x2
 //   model.norm.weight                                       [192]       192     x1
 //
-// Activations kept for backward, bytes per token per layer (fp32 values, uint16 indices):
+// Activations kept for backward, bytes per token per layer (fp32 values, uint16 channel indices for MoC):
 //   part                dense twin  this model  ratio
 //   residual and norms       3,080       3,080  1.000
 //   attention                2,072       2,072  1.000
@@ -131,6 +131,33 @@ partial class DenseGqa : global::MoCGen.IMoCModel
 
     /// <summary>Total number of weights.</summary>
     public const long ParameterCount = 988608;
+
+    /// <summary>Bytes one feed-forward block keeps for backward per token (all gate and up values).</summary>
+    public const long SavedFeedForwardBytesPerToken = 4160;
+
+    /// <summary>The feed-forward sizes as constants: the CPU kernels are compiled separately for this struct.</summary>
+    public readonly struct FeedForwardShape : global::MoCGen.Cpu.IFeedForwardShape
+    {
+        /// <summary>Residual width d.</summary>
+        public static int Hidden => DenseGqa.Hidden;
+
+        /// <summary>Feed-forward width d_ff.</summary>
+        public static int Intermediate => DenseGqa.Intermediate;
+
+        /// <summary>Active channels per token K.</summary>
+        public static int TopK => DenseGqa.TopK;
+    }
+
+    /// <summary>Forward pass of one feed-forward block for <paramref name="tokens"/> rows of <paramref name="x"/>; fills <paramref name="saved"/> for backward.</summary>
+    public static void FeedForwardForward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
+        global::System.Span<float> y, global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.Span<float> scratch) =>
+        global::MoCGen.Cpu.MoCFeedForward<FeedForwardShape, ushort>.Forward(tokens, x, weights, y, saved, scratch);
+
+    /// <summary>Backward pass of one feed-forward block: writes dL/dx to <paramref name="gx"/> and adds the weight gradients.</summary>
+    public static void FeedForwardBackward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
+        global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.ReadOnlySpan<float> gy, global::System.Span<float> gx,
+        global::MoCGen.Cpu.FeedForwardGradients gradients, global::System.Span<float> scratch) =>
+        global::MoCGen.Cpu.MoCFeedForward<FeedForwardShape, ushort>.Backward(tokens, x, weights, saved, gy, gx, gradients, scratch);
 
     /// <summary>Element offsets of every weight in the flat parameter buffer (Hugging Face LLaMA order).</summary>
     public static class ParameterLayout

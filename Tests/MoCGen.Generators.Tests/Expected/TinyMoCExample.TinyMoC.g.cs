@@ -22,7 +22,7 @@
 //   model.norm.weight                                      [256]       256     x1
 //   lm_head.weight                                    [256, 256]    65,536     x1
 //
-// Activations kept for backward, bytes per token per layer (fp32 values, uint16 indices):
+// Activations kept for backward, bytes per token per layer (fp32 values, uint16 channel indices for MoC):
 //   part                dense twin  MoC (this model)  ratio
 //   residual and norms       4,104             4,104  1.000
 //   attention                4,112             4,112  1.000
@@ -135,6 +135,33 @@ partial class TinyMoC : global::MoCGen.IMoCModel
 
     /// <summary>Total number of weights.</summary>
     public const long ParameterCount = 3344640;
+
+    /// <summary>Bytes one feed-forward block keeps for backward per token (ushort channel indices, gate and up values of the Top-K channels).</summary>
+    public const long SavedFeedForwardBytesPerToken = 880;
+
+    /// <summary>The feed-forward sizes as constants: the CPU kernels are compiled separately for this struct.</summary>
+    public readonly struct FeedForwardShape : global::MoCGen.Cpu.IFeedForwardShape
+    {
+        /// <summary>Residual width d.</summary>
+        public static int Hidden => TinyMoC.Hidden;
+
+        /// <summary>Feed-forward width d_ff.</summary>
+        public static int Intermediate => TinyMoC.Intermediate;
+
+        /// <summary>Active channels per token K.</summary>
+        public static int TopK => TinyMoC.TopK;
+    }
+
+    /// <summary>Forward pass of one feed-forward block for <paramref name="tokens"/> rows of <paramref name="x"/>; fills <paramref name="saved"/> for backward.</summary>
+    public static void FeedForwardForward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
+        global::System.Span<float> y, global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.Span<float> scratch) =>
+        global::MoCGen.Cpu.MoCFeedForward<FeedForwardShape, ushort>.Forward(tokens, x, weights, y, saved, scratch);
+
+    /// <summary>Backward pass of one feed-forward block: writes dL/dx to <paramref name="gx"/> and adds the weight gradients.</summary>
+    public static void FeedForwardBackward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
+        global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.ReadOnlySpan<float> gy, global::System.Span<float> gx,
+        global::MoCGen.Cpu.FeedForwardGradients gradients, global::System.Span<float> scratch) =>
+        global::MoCGen.Cpu.MoCFeedForward<FeedForwardShape, ushort>.Backward(tokens, x, weights, saved, gy, gx, gradients, scratch);
 
     /// <summary>Element offsets of every weight in the flat parameter buffer (Hugging Face LLaMA order).</summary>
     public static class ParameterLayout
