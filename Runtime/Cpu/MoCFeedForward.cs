@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
@@ -119,34 +120,144 @@ public static unsafe class MoCFeedForward<TShape, TIndex>
                 int rows = Math.Min(TokenTile, tokens - t0);
                 // The gate is the one dense product: every channel of every token, then selection.
                 Gemm.Multiply(false, true, rows, F, D, 1f, x.Slice(t0 * D, rows * D), D, weights.Gate, D, 0f, gateScratch, F);
-                ParallelTokens(rows, a, t0, static (p, t0, t) => ForwardToken(p, t0, t));
+                SelectTile(a, t0, rows);
+                int workers = Math.Min(Environment.ProcessorCount, K / 4);
+                if (rows < workers)
+                    for (int t = 0; t < rows; t++) ForwardTokenAcrossCores(a, t0, t, workers);
+                else
+                    ForwardTile(a, t0, rows);
             }
         }
     }
 
-    private static void ForwardToken(Pointers p, int t0, int t)
+    /// <summary>
+    /// Channels are visited in blocks small enough that a block's rows of W_u and W_d stay in a core's L2 while
+    /// every token of the tile uses them (the rows a token selected in the block are a contiguous run of its
+    /// ascending indices). Workers own alternate blocks and accumulate y into private buffers, summed at the end.
+    /// </summary>
+    private static readonly int ForwardBlock = BlockFor(2);
+
+    /// <summary>Backward touches three weight matrices (or three gradient matrices) per block.</summary>
+    private static readonly int BackwardBlock = BlockFor(3);
+
+    /// <summary>Channels per block so that <paramref name="matrices"/> blocks of rows take about 384 KiB.</summary>
+    private static int BlockFor(int matrices) => Math.Clamp((384 * 1024 / (matrices * 4 * D)) & ~7, 8, 512);
+
+    private static void ForwardTile(Pointers p, int t0, int rows)
+    {
+        int workers = Math.Min(Environment.ProcessorCount, (F + ForwardBlock - 1) / ForwardBlock);
+        var partial = ArrayPool<float>.Shared.Rent(workers * rows * D);
+        try
+        {
+            fixed (float* partials = partial)
+            {
+                nint at = (nint)partials;
+                Parallel.For(0, workers, w =>
+                {
+                    float* y = (float*)at + (long)w * rows * D;
+                    new Span<float>(y, rows * D).Clear();
+                    Span<int> cursor = stackalloc int[rows];
+                    for (int c0 = w * ForwardBlock; c0 < F; c0 += workers * ForwardBlock)
+                    {
+                        int c1 = Math.Min(F, c0 + ForwardBlock);
+                        for (int t = 0; t < rows; t++)
+                        {
+                            int token = t0 + t, from = Advance(p.Index + (long)token * K, cursor[t], c0), to = Advance(p.Index + (long)token * K, from, c1);
+                            cursor[t] = to;
+                            if (from == to) continue;
+                            UpRange(p, token, from, to);
+                            DownRange(p, token, from, to, y + (long)t * D);
+                        }
+                    }
+                });
+                SumPartials(partials, workers, rows * D, p.Y + (long)t0 * D);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partial);
+        }
+    }
+
+    /// <summary>The first slot at or after <paramref name="from"/> whose channel is at least <paramref name="channel"/>.</summary>
+    private static int Advance(TIndex* index, int from, int channel)
+    {
+        while (from < K && int.CreateTruncating(index[from]) < channel) from++;
+        return from;
+    }
+
+    /// <summary>destination = sum of <paramref name="count"/> partial buffers of <paramref name="length"/> floats, in worker order.</summary>
+    private static void SumPartials(float* partials, int count, int length, float* destination)
+    {
+        new Span<float>(partials, length).CopyTo(new Span<float>(destination, length));
+        for (int w = 1; w < count; w++) VectorMath.Axpy(destination, 1f, partials + (long)w * length, length);
+    }
+
+    /// <summary>
+    /// One token on every core (decoding): after selection, each worker takes a slice of the K channels, computes
+    /// their up values and a partial y; the partials are summed. Each worker streams only its slice of the rows.
+    /// </summary>
+    private static void ForwardTokenAcrossCores(Pointers p, int t0, int t, int workers)
     {
         int token = t0 + t;
-        float* x = p.X + (long)token * D;
-        float* y = p.Y + (long)token * D;
-        TIndex* index = p.Index + (long)token * K;
-        float* gate = p.Gate + (long)token * K;
-        float* up = p.Up + (long)token * K;
-        TopK.Select(new ReadOnlySpan<float>(p.Scratch + (long)t * F, F), K, new Span<TIndex>(index, K), new Span<float>(gate, K));
+        var partial = new float[workers * D];
+        int slice = (K / workers + 3) & ~3;
+        fixed (float* partials = partial)
+        {
+            nint at = (nint)partials;
+            Parallel.For(0, workers, w =>
+            {
+                int from = Math.Min(K, w * slice), to = w == workers - 1 ? K : Math.Min(K, from + slice);
+                UpRange(p, token, from, to);
+                DownRange(p, token, from, to, (float*)at + (long)w * D);
+            });
+            SumPartials(partials, workers, D, p.Y + (long)token * D);
+        }
+    }
 
-        // Up on the selected rows only, four rows per pass over x.
-        int j = 0;
-        for (; j <= K - 4; j += 4)
+    private static void SelectTile(Pointers p, int t0, int rows)
+    {
+        int workers = Math.Min(Environment.ProcessorCount, rows);
+        if (workers <= 1)
+        {
+            for (int t = 0; t < rows; t++) Select(p, t0, t);
+            return;
+        }
+        Parallel.For(0, workers, w =>
+        {
+            for (int t = w; t < rows; t += workers) Select(p, t0, t);
+        });
+    }
+
+    private static void Select(Pointers p, int t0, int t)
+    {
+        long token = t0 + t;
+        TopK.Select(new ReadOnlySpan<float>(p.Scratch + (long)t * F, F), K, new Span<TIndex>(p.Index + token * K, K), new Span<float>(p.Gate + token * K, K));
+    }
+
+    /// <summary>Up values of selected slots [from, to): dot products with the selected rows of W_u, four rows per pass over x.</summary>
+    private static void UpRange(Pointers p, int token, int from, int to)
+    {
+        float* x = p.X + (long)token * D;
+        TIndex* index = p.Index + (long)token * K;
+        float* up = p.Up + (long)token * K;
+        int j = from;
+        for (; j <= to - 4; j += 4)
         {
             VectorMath.Dot4(x, Row(p.Up0, index[j]), Row(p.Up0, index[j + 1]), Row(p.Up0, index[j + 2]), Row(p.Up0, index[j + 3]), D,
                 out up[j], out up[j + 1], out up[j + 2], out up[j + 3]);
         }
-        for (; j < K; j++) up[j] = VectorMath.Dot(x, Row(p.Up0, index[j]), D);
+        for (; j < to; j++) up[j] = VectorMath.Dot(x, Row(p.Up0, index[j]), D);
+    }
 
-        // Down over the selected channels only: y = sum_j h_j W_d[:, j], with W_d stored transposed.
-        VectorMath.Clear(y, D);
-        j = 0;
-        for (; j <= K - 4; j += 4)
+    /// <summary>y += sum over slots [from, to) of h_j W_d[:, j], W_d stored transposed so each term is a contiguous row.</summary>
+    private static void DownRange(Pointers p, int token, int from, int to, float* y)
+    {
+        TIndex* index = p.Index + (long)token * K;
+        float* gate = p.Gate + (long)token * K;
+        float* up = p.Up + (long)token * K;
+        int j = from;
+        for (; j <= to - 4; j += 4)
         {
             VectorMath.Axpy4(y,
                 Silu(gate[j]) * up[j], Row(p.Down0, index[j]),
@@ -154,7 +265,7 @@ public static unsafe class MoCFeedForward<TShape, TIndex>
                 Silu(gate[j + 2]) * up[j + 2], Row(p.Down0, index[j + 2]),
                 Silu(gate[j + 3]) * up[j + 3], Row(p.Down0, index[j + 3]), D);
         }
-        for (; j < K; j++) VectorMath.Axpy(y, Silu(gate[j]) * up[j], Row(p.Down0, index[j]), D);
+        for (; j < to; j++) VectorMath.Axpy(y, Silu(gate[j]) * up[j], Row(p.Down0, index[j]), D);
     }
 
     /// <summary>
@@ -185,77 +296,115 @@ public static unsafe class MoCFeedForward<TShape, TIndex>
         fixed (TIndex* pIndex = saved.Index)
         {
             var a = new BackwardPointers(px, pg, pu, pd, pgy, pgx, pGate, pUp, pIndex, pgg, pgu, dg, du, dd);
-            // Token-major: the gradients of each token's K selected channels, then dL/dx through those rows.
-            ParallelTokens(tokens, a, static (p, t) => BackwardToken(p, t));
-            // Channel-major: each channel's weight-gradient rows gather the tokens that selected it, so no two
-            // threads write the same row and the sum order is fixed (deterministic).
-            var byChannel = ChannelLists.Build(saved.Index.Slice(0, (int)pairs), tokens, K, F);
-            ParallelChannels(a, byChannel);
+            int workers = Math.Min(Environment.ProcessorCount, (F + BackwardBlock - 1) / BackwardBlock);
+            var partial = ArrayPool<float>.Shared.Rent(workers * Math.Min(tokens, TokenTile) * D);
+            try
+            {
+                fixed (float* partials = partial)
+                {
+                    for (int t0 = 0; t0 < tokens; t0 += TokenTile)
+                    {
+                        int rows = Math.Min(TokenTile, tokens - t0);
+                        // Pass 1, blocks of channels: gh on the selected rows of W_d, then gg and gu, then dL/dx through the
+                        // selected rows of W_g and W_u into per-worker partial sums.
+                        BackwardInputsTile(a, t0, rows, workers, partials);
+                        SumPartials(partials, workers, rows * D, a.Gx + (long)t0 * D);
+                        // Pass 2, blocks of channels: each worker owns its blocks' weight-gradient rows, so no two threads
+                        // write the same row, and the order of the sums is fixed (deterministic).
+                        BackwardWeightsTile(a, t0, rows, workers);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(partial);
+            }
         }
     }
 
-    /// <summary>Floats of scratch <see cref="Backward"/> needs: the gate and up gradients of every kept value.</summary>
-    public static int BackwardScratchLength(int tokens) => 2 * tokens * K;
+    private static void BackwardInputsTile(BackwardPointers p, int t0, int rows, int workers, float* partials)
+    {
+        nint at = (nint)partials;
+        Parallel.For(0, workers, w =>
+        {
+            float* gxPartial = (float*)at + (long)w * rows * D;
+            new Span<float>(gxPartial, rows * D).Clear();
+            Span<int> cursor = stackalloc int[rows];
+            for (int c0 = w * BackwardBlock; c0 < F; c0 += workers * BackwardBlock)
+            {
+                int c1 = Math.Min(F, c0 + BackwardBlock);
+                for (int t = 0; t < rows; t++)
+                {
+                    int token = t0 + t;
+                    TIndex* index = p.Index + (long)token * K;
+                    int from = Advance(index, cursor[t], c0), to = Advance(index, from, c1);
+                    cursor[t] = to;
+                    if (from != to) BackwardInputsRange(p, token, from, to, gxPartial + (long)t * D);
+                }
+            }
+        });
+    }
 
-    private static void BackwardToken(BackwardPointers p, int token)
+    /// <summary>For slots [from, to) of one token: gh = (W_d^T gy) on those channels, gu, gg, and gx += W_g^T gg + W_u^T gu.</summary>
+    private static void BackwardInputsRange(BackwardPointers p, int token, int from, int to, float* gx)
     {
         long at = (long)token * K;
         float* gy = p.Gy + (long)token * D;
-        float* gx = p.Gx + (long)token * D;
         TIndex* index = p.Index + at;
         float* gate = p.Gate + at, up = p.Up + at, gg = p.GradGate + at, gu = p.GradUp + at;
 
-        // gh_j = (W_d^T gy)_j on S.
-        int j = 0;
-        for (; j <= K - 4; j += 4)
+        int j = from;
+        for (; j <= to - 4; j += 4)
             VectorMath.Dot4(gy, Row(p.Down0, index[j]), Row(p.Down0, index[j + 1]), Row(p.Down0, index[j + 2]), Row(p.Down0, index[j + 3]), D,
                 out gg[j], out gg[j + 1], out gg[j + 2], out gg[j + 3]);
-        for (; j < K; j++) gg[j] = VectorMath.Dot(gy, Row(p.Down0, index[j]), D);
+        for (; j < to; j++) gg[j] = VectorMath.Dot(gy, Row(p.Down0, index[j]), D);
 
-        for (j = 0; j < K; j++)
+        for (j = from; j < to; j++)
         {
             float g = gate[j], s = VectorMath.Sigmoid(g), silu = g * s, gh = gg[j];
             gu[j] = gh * silu;
             gg[j] = gh * up[j] * s * (1f + g * (1f - s));
         }
 
-        // gx = W_g^T gg + W_u^T gu over the selected rows.
-        VectorMath.Clear(gx, D);
-        for (j = 0; j <= K - 2; j += 2)
+        for (j = from; j <= to - 2; j += 2)
             VectorMath.Axpy4(gx, gg[j], Row(p.Gate0, index[j]), gu[j], Row(p.Up0, index[j]),
                 gg[j + 1], Row(p.Gate0, index[j + 1]), gu[j + 1], Row(p.Up0, index[j + 1]), D);
-        for (; j < K; j++)
+        for (; j < to; j++)
         {
             VectorMath.Axpy(gx, gg[j], Row(p.Gate0, index[j]), D);
             VectorMath.Axpy(gx, gu[j], Row(p.Up0, index[j]), D);
         }
     }
 
-    private static void ParallelChannels(BackwardPointers p, ChannelLists lists)
+    /// <summary>dW_g[j] += gg x^T, dW_u[j] += gu x^T, dW_d^T[j] += h gy^T for the tile's tokens, by blocks of channels.</summary>
+    private static void BackwardWeightsTile(BackwardPointers p, int t0, int rows, int workers)
     {
-        int workers = Math.Min(Environment.ProcessorCount, F);
         Parallel.For(0, workers, w =>
         {
-            for (int channel = w; channel < F; channel += workers) ChannelGradients(p, lists, channel);
+            Span<int> cursor = stackalloc int[rows];
+            for (int c0 = w * BackwardBlock; c0 < F; c0 += workers * BackwardBlock)
+            {
+                int c1 = Math.Min(F, c0 + BackwardBlock);
+                for (int t = 0; t < rows; t++)
+                {
+                    long token = t0 + t, at = token * K;
+                    TIndex* index = p.Index + at;
+                    int from = Advance(index, cursor[t], c0), to = Advance(index, from, c1);
+                    cursor[t] = to;
+                    float* x = p.X + token * D, gy = p.Gy + token * D;
+                    for (int j = from; j < to; j++)
+                    {
+                        long row = (long)int.CreateTruncating(index[j]) * D;
+                        float h = Silu(p.Gate[at + j]) * p.Up[at + j];
+                        VectorMath.Axpy3(p.DGate + row, p.GradGate[at + j], p.DUp + row, p.GradUp[at + j], x, p.DDown + row, h, gy, D);
+                    }
+                }
+            }
         });
     }
 
-    /// <summary>dW_g[j] += sum gg x^T, dW_u[j] += sum gu x^T, dW_d^T[j] += sum h gy^T over the tokens that chose j.</summary>
-    private static void ChannelGradients(BackwardPointers p, ChannelLists lists, int channel)
-    {
-        int start = lists.Start[channel], end = lists.Start[channel + 1];
-        if (start == end) return;
-        float* dg = p.DGate + (long)channel * D, du = p.DUp + (long)channel * D, dd = p.DDown + (long)channel * D;
-        for (int e = start; e < end; e++)
-        {
-            long pair = lists.Pair[e];
-            long token = pair / K;
-            float* x = p.X + token * D, gy = p.Gy + token * D;
-            VectorMath.Axpy(dg, p.GradGate[pair], x, D);
-            VectorMath.Axpy(du, p.GradUp[pair], x, D);
-            VectorMath.Axpy(dd, Silu(p.Gate[pair]) * p.Up[pair], gy, D);
-        }
-    }
+    /// <summary>Floats of scratch <see cref="Backward"/> needs: the gate and up gradients of every kept value.</summary>
+    public static int BackwardScratchLength(int tokens) => 2 * tokens * K;
 
     private static void ForwardDense(int tokens, ReadOnlySpan<float> x, FeedForwardWeights weights, Span<float> y,
         FeedForwardSaved<TIndex> saved, Span<float> hiddenTile)
@@ -332,52 +481,5 @@ public static unsafe class MoCFeedForward<TShape, TIndex>
         public readonly float* X = x, Gate0 = gate0, Up0 = up0, Down0 = down0, Gy = gy, Gx = gx, Gate = gate, Up = up;
         public readonly TIndex* Index = index;
         public readonly float* GradGate = gradGate, GradUp = gradUp, DGate = dGate, DUp = dUp, DDown = dDown;
-    }
-
-    private static void ParallelTokens(int count, Pointers p, int t0, Action<Pointers, int, int> body)
-    {
-        int workers = Math.Min(Environment.ProcessorCount, count);
-        if (workers <= 1)
-        {
-            for (int t = 0; t < count; t++) body(p, t0, t);
-            return;
-        }
-        Parallel.For(0, workers, w =>
-        {
-            for (int t = w; t < count; t += workers) body(p, t0, t);
-        });
-    }
-
-    private static void ParallelTokens(int count, BackwardPointers p, Action<BackwardPointers, int> body)
-    {
-        int workers = Math.Min(Environment.ProcessorCount, count);
-        if (workers <= 1)
-        {
-            for (int t = 0; t < count; t++) body(p, t);
-            return;
-        }
-        Parallel.For(0, workers, w =>
-        {
-            for (int t = w; t < count; t += workers) body(p, t);
-        });
-    }
-}
-
-/// <summary>For each channel, the (token, slot) pairs that selected it, in token order (counting sort).</summary>
-internal sealed class ChannelLists
-{
-    public required int[] Start { get; init; }
-    public required long[] Pair { get; init; }
-
-    public static ChannelLists Build<TIndex>(ReadOnlySpan<TIndex> index, int tokens, int k, int channels)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
-    {
-        var start = new int[channels + 1];
-        foreach (var c in index) start[int.CreateTruncating(c) + 1]++;
-        for (int c = 0; c < channels; c++) start[c + 1] += start[c];
-        var next = (int[])start.Clone();
-        var pair = new long[(long)tokens * k];
-        for (long i = 0; i < pair.Length; i++) pair[next[int.CreateTruncating(index[(int)i])]++] = i;
-        return new ChannelLists { Start = start, Pair = pair };
     }
 }

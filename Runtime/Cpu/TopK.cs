@@ -14,7 +14,7 @@ public static class TopK
     /// <summary>
     /// Selects the <paramref name="k"/> largest values of <paramref name="values"/>. Writes their indices in
     /// ascending order to <paramref name="indices"/> and the values themselves to <paramref name="selected"/>.
-    /// NaN is never preferred to a number; a row with fewer than K numbers is filled with the lowest remaining indices.
+    /// NaN ranks below every number (even -infinity); -0 and +0 are equal.
     /// </summary>
     public static void Select<TIndex>(ReadOnlySpan<float> values, int k, Span<TIndex> indices, Span<float> selected)
         where TIndex : unmanaged, IBinaryInteger<TIndex>
@@ -24,91 +24,76 @@ public static class TopK
         if (indices.Length < k || selected.Length < k)
             throw new ArgumentException($"Output spans hold {indices.Length} indices and {selected.Length} values; {k} are needed.");
         if (k == 0) return;
-        if (k == n)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                indices[j] = TIndex.CreateTruncating(j);
-                selected[j] = values[j];
-            }
-            return;
-        }
 
-        float threshold = KthLargest(values, k);
-        // Everything strictly above the threshold is in; the remaining slots go to values equal to it, lowest index first.
-        int above = 0;
-        for (int j = 0; j < n; j++)
-            if (values[j] > threshold) above++;
-        int equalQuota = k - above;
-        int count = 0;
-        for (int j = 0; j < n && count < k; j++)
-        {
-            float v = values[j];
-            if (v > threshold || (v == threshold && equalQuota-- > 0))
-            {
-                indices[count] = TIndex.CreateTruncating(j);
-                selected[count++] = v;
-            }
-        }
-        if (count < k) FillWithLowestUnselected(values, k, indices, selected, count);
-    }
-
-    /// <summary>The k-th largest value (1-based), NaN ordered below every number; quickselect on a scratch copy.</summary>
-    private static float KthLargest(ReadOnlySpan<float> values, int k)
-    {
-        float[]? rented = null;
-        Span<float> scratch = values.Length <= 4096 ? stackalloc float[values.Length] : (rented = ArrayPool<float>.Shared.Rent(values.Length)).AsSpan(0, values.Length);
+        int[]? rented = null;
+        Span<int> keys = n <= 8192 ? stackalloc int[n] : (rented = ArrayPool<int>.Shared.Rent(n)).AsSpan(0, n);
         try
         {
-            for (int j = 0; j < values.Length; j++)
-                scratch[j] = float.IsNaN(values[j]) ? float.NegativeInfinity : values[j];
-            // Find the element of rank (k - 1) in descending order.
-            int target = k - 1, lo = 0, hi = scratch.Length - 1;
-            while (lo < hi)
+            int min = int.MaxValue, max = int.MinValue;
+            for (int j = 0; j < n; j++)
             {
-                int mid = lo + (hi - lo) / 2;
-                float pivot = MedianOfThree(scratch[lo], scratch[mid], scratch[hi]);
-                int i = lo, j = hi;
-                while (i <= j)
-                {
-                    while (scratch[i] > pivot) i++;
-                    while (scratch[j] < pivot) j--;
-                    if (i <= j)
-                    {
-                        (scratch[i], scratch[j]) = (scratch[j], scratch[i]);
-                        i++;
-                        j--;
-                    }
-                }
-                if (target <= j) hi = j;
-                else if (target >= i) lo = i;
-                else break;
+                int key = Key(values[j]);
+                keys[j] = key;
+                min = Math.Min(min, key);
+                max = Math.Max(max, key);
             }
-            return scratch[target];
+            int threshold = KthLargestKey(keys, k, min, max);
+
+            // Everything above the threshold is in; the remaining slots go to keys equal to it, lowest index first.
+            int equalQuota = k - CountAtLeast(keys, threshold + 1L);
+            int count = 0;
+            for (int j = 0; j < n && count < k; j++)
+            {
+                int key = keys[j];
+                if (key > threshold || (key == threshold && equalQuota-- > 0))
+                {
+                    indices[count] = TIndex.CreateTruncating(j);
+                    selected[count++] = values[j];
+                }
+            }
         }
         finally
         {
-            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+            if (rented is not null) ArrayPool<int>.Shared.Return(rented);
         }
     }
 
-    private static float MedianOfThree(float a, float b, float c) =>
-        a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-
-    private static void FillWithLowestUnselected<TIndex>(ReadOnlySpan<float> values, int k, Span<TIndex> indices, Span<float> selected, int count)
-        where TIndex : unmanaged, IBinaryInteger<TIndex>
+    /// <summary>An int that orders like the float: NaN lowest, -0 equal to +0.</summary>
+    private static int Key(float value)
     {
-        // Only NaNs can get here (they never compare equal to the threshold). Merge the missing lowest indices in, keeping order.
-        var taken = new bool[values.Length];
-        for (int s = 0; s < count; s++) taken[int.CreateTruncating(indices[s])] = true;
-        for (int j = 0; j < values.Length && count < k; j++)
-            if (!taken[j]) { taken[j] = true; count++; }
-        int slot = 0;
-        for (int j = 0; j < values.Length; j++)
+        if (float.IsNaN(value)) return int.MinValue;
+        if (value == 0) return 0;
+        int bits = BitConverter.SingleToInt32Bits(value);
+        return bits >= 0 ? bits : bits ^ int.MaxValue;
+    }
+
+    /// <summary>
+    /// The k-th largest key, by bisection on the key's value: the largest T with at least k keys &gt;= T. Each
+    /// step is one branch-free vector count over the row (at most 32 steps); no data-dependent branches, no copies.
+    /// </summary>
+    private static int KthLargestKey(ReadOnlySpan<int> keys, int k, int min, int max)
+    {
+        long lo = min, hi = max;
+        while (lo < hi)
         {
-            if (!taken[j]) continue;
-            indices[slot] = TIndex.CreateTruncating(j);
-            selected[slot++] = values[j];
+            long mid = (lo + hi + 1) >> 1;
+            if (CountAtLeast(keys, mid) >= k) lo = mid;
+            else hi = mid - 1;
         }
+        return (int)lo;
+    }
+
+    private static int CountAtLeast(ReadOnlySpan<int> keys, long threshold)
+    {
+        if (threshold > int.MaxValue) return 0;
+        int t = (int)threshold, i = 0, width = Vector<int>.Count;
+        var vt = new Vector<int>(t);
+        var acc = Vector<int>.Zero;
+        for (; i <= keys.Length - width; i += width)
+            acc -= Vector.GreaterThanOrEqual(new Vector<int>(keys.Slice(i, width)), vt);
+        int count = Vector.Sum(acc);
+        for (; i < keys.Length; i++)
+            if (keys[i] >= t) count++;
+        return count;
     }
 }
