@@ -152,6 +152,49 @@ partial class TinyMoC : global::MoCGen.IMoCModel
         public static int TopK => TinyMoC.TopK;
     }
 
+    /// <summary>Every size as a constant: the decoder's kernels are compiled separately for this struct.</summary>
+    public readonly struct DecoderShape : global::MoCGen.Model.IDecoderShape
+    {
+        /// <summary>Residual width d.</summary>
+        public static int Hidden => TinyMoC.Hidden;
+
+        /// <summary>Feed-forward width d_ff.</summary>
+        public static int Intermediate => TinyMoC.Intermediate;
+
+        /// <summary>Active channels per token K.</summary>
+        public static int TopK => TinyMoC.TopK;
+
+        /// <summary>Vocabulary size.</summary>
+        public static int Vocab => TinyMoC.Vocab;
+
+        /// <summary>Decoder layers.</summary>
+        public static int Layers => TinyMoC.Layers;
+
+        /// <summary>Query heads.</summary>
+        public static int Heads => TinyMoC.Heads;
+
+        /// <summary>Key/value heads.</summary>
+        public static int KvHeads => TinyMoC.KvHeads;
+
+        /// <summary>Sequence length.</summary>
+        public static int Context => TinyMoC.Context;
+
+        /// <summary>Sequences per training step.</summary>
+        public static int Batch => TinyMoC.Batch;
+
+        /// <summary>RoPE base.</summary>
+        public static double RopeTheta => TinyMoC.RopeTheta;
+
+        /// <summary>RMSNorm epsilon.</summary>
+        public static double NormEps => TinyMoC.NormEps;
+
+        /// <summary>Whether the LM head reads the token embedding.</summary>
+        public static bool TieEmbeddings => TinyMoC.TieEmbeddings;
+    }
+
+    /// <summary>A CPU decoder of this model for training steps of Batch x Context tokens, its arena laid out by <see cref="Plan"/>.</summary>
+    public static global::MoCGen.Model.MoCDecoder<DecoderShape, ushort> CreateDecoder() => new(Plan);
+
     /// <summary>Forward pass of one feed-forward block for <paramref name="tokens"/> rows of <paramref name="x"/>; fills <paramref name="saved"/> for backward.</summary>
     public static void FeedForwardForward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
         global::System.Span<float> y, global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.Span<float> scratch) =>
