@@ -126,6 +126,14 @@ public sealed class MoCDecoder<TShape, TIndex> : IDisposable
         return CrossEntropy.Forward(N, V, logits, targets, Arena.Span<float>(_act.Losses));
     }
 
+    /// <summary>The logits the last <see cref="Forward"/> computed for one token position of the batch, [Vocab].</summary>
+    public ReadOnlySpan<float> LogitsAt(int position)
+    {
+        if ((uint)position >= (uint)N) throw new ArgumentOutOfRangeException(nameof(position), $"Position {position} is outside the step's {N} tokens.");
+        if (!_forwardDone) throw new InvalidOperationException("Call Forward first: the logits buffer holds gradients after Backward.");
+        return Arena.Span<float>(_act.Logits).Slice(position * V, V);
+    }
+
     /// <summary>Backward pass of the last <see cref="Forward"/>: overwrites <see cref="Gradients"/> with dL/dw of the mean loss.</summary>
     public void Backward()
     {

@@ -1,39 +1,47 @@
-using System.Globalization;
-using System.Linq;
-using MoCGen;
+using System;
+using System.CommandLine;
+using System.IO;
+using MoCGen.Data;
+using MoCGen.Training;
 using Spectre.Console;
 using TinyMoCExample;
 
-// Until training lands, the example shows what the generator compiled from the declaration in TinyMoC.cs.
-var plan = TinyMoC.Plan;
-var shape = plan.Shape;
-AnsiConsole.MarkupLine($"[bold]{shape.Name}[/]: Top-{TinyMoC.TopK} of {TinyMoC.Intermediate} feed-forward channels per token, " +
-                       $"{TinyMoC.Layers} layers, hidden {TinyMoC.Hidden}, {plan.ParameterCount:N0} parameters");
-
-var parameters = new Table().Title("Parameters (layer 0 shown)").AddColumns("tensor", "shape", "elements");
-foreach (var p in plan.Parameters.Where(p => !p.Name.StartsWith("model.layers.", System.StringComparison.Ordinal) || p.Name.StartsWith("model.layers.0.", System.StringComparison.Ordinal)))
-    parameters.AddRow(p.Name, Markup.Escape("[" + string.Join(", ", p.Shape) + "]"), p.Elements.ToString("N0", CultureInfo.InvariantCulture));
-AnsiConsole.Write(parameters);
-
-var memory = plan.Memory;
-var footprint = new Table().Title("Activations kept for backward, bytes per token per layer")
-    .AddColumns("part", "dense twin", "MoC", "ratio");
-void Row(string part, long dense, long moc) =>
-    footprint.AddRow(part, dense.ToString("N0", CultureInfo.InvariantCulture), moc.ToString("N0", CultureInfo.InvariantCulture), ((double)moc / dense).ToString("0.000", CultureInfo.InvariantCulture));
-Row("residual and norms", memory.DensePerLayer.ResidualAndNorms, memory.PerLayer.ResidualAndNorms);
-Row("attention", memory.DensePerLayer.Attention, memory.PerLayer.Attention);
-Row("feed-forward", memory.DensePerLayer.FeedForward, memory.PerLayer.FeedForward);
-Row("total", memory.DensePerLayer.Total, memory.PerLayer.Total);
-AnsiConsole.Write(footprint);
-
-var flops = new Table().Title($"Matmul FLOPs per token (training step of {TinyMoC.TokensPerStep:N0} tokens)")
-    .AddColumns("pass", "dense twin", "MoC", "ratio");
-void FlopRow(string pass, double dense, double moc) =>
-    flops.AddRow(pass, (dense / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " M", (moc / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " M", (moc / dense).ToString("0.000", CultureInfo.InvariantCulture));
-FlopRow("forward", plan.DenseFlops.ForwardPerToken, plan.Flops.ForwardPerToken);
-FlopRow("backward", plan.DenseFlops.BackwardPerToken, plan.Flops.BackwardPerToken);
-AnsiConsole.Write(flops);
-
-AnsiConsole.MarkupLine($"Training-step arena: {memory.ArenaBytes / (1024.0 * 1024.0):0.00} MiB in {memory.Buffers.Count} buffers " +
-                       $"(layer stride {memory.LayerStride:N0} bytes); weights {memory.ParameterBytes / (1024.0 * 1024.0):0.00} MiB.");
-AnsiConsole.MarkupLine("Training arrives with the next release; run [bold]mocgen inspect examples/TinyMoC/TinyMoC.cs[/] for the full plan.");
+// dotnet run -c Release --project examples/TinyMoC [-- --steps N] [--dense | --compare] [--data file.txt] [--resume] [--out runs/x]
+var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => new TrainingOptions().Steps };
+var dense = new Option<bool>("--dense") { Description = "Train the dense twin (TopK = Intermediate) instead of the MoC model." };
+var compare = new Option<bool>("--compare") { Description = "Train both on the same data and seed, and compare them." };
+var data = new Option<string?>("--data") { Description = "UTF-8 text file to train on (default: the .NET SDK's API documentation)." };
+var seed = new Option<ulong>("--seed") { Description = "Seed of initialization and batches.", DefaultValueFactory = _ => 1UL };
+var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in the output folder." };
+var output = new Option<string>("--out") { Description = "Runs folder; each model writes into <out>/<model>.", DefaultValueFactory = _ => "runs" };
+var sample = new Option<int>("--sample") { Description = "Bytes of text to sample at the end (0 for none).", DefaultValueFactory = _ => 160 };
+var root = new RootCommand("Train the TinyMoC example model on CPU, then sample from it.") { steps, dense, compare, data, seed, resume, output, sample };
+root.SetAction(parsed =>
+{
+    try
+    {
+        int stepCount = parsed.GetValue(steps);
+        var options = new TrainingOptions { Steps = stepCount, WarmupSteps = Math.Min(20, Math.Max(1, stepCount / 10)), Seed = parsed.GetValue(seed) };
+        var split = Corpus.Load(parsed.GetValue(data), TinyMoC.Context, options.ValidationFraction);
+        var runs = parsed.GetValue(output)!;
+        bool resuming = parsed.GetValue(resume);
+        int sampleBytes = parsed.GetValue(sample);
+        if (parsed.GetValue(compare))
+        {
+            var moc = Run.Train<TinyMoC.DecoderShape>("tinymoc", TinyMoC.CreateDecoder(), split, options, runs, resuming, sampleBytes);
+            var twin = Run.Train<TinyDense.DecoderShape>("tinydense", TinyDense.CreateDecoder(), split, options, runs, resuming, sampleBytes);
+            Report.Compare(moc, twin, Path.Combine(runs, "compare.png"));
+        }
+        else if (parsed.GetValue(dense))
+            Run.Train<TinyDense.DecoderShape>("tinydense", TinyDense.CreateDecoder(), split, options, runs, resuming, sampleBytes);
+        else
+            Run.Train<TinyMoC.DecoderShape>("tinymoc", TinyMoC.CreateDecoder(), split, options, runs, resuming, sampleBytes);
+        return 0;
+    }
+    catch (Exception e) when (e is TrainingStoppedException or IOException or ArgumentException or MoCGen.Checkpoints.CheckpointException or UnauthorizedAccessException)
+    {
+        AnsiConsole.MarkupLine("[red]error:[/] " + Markup.Escape(e.Message));
+        return 1;
+    }
+});
+return root.Parse(args).Invoke();

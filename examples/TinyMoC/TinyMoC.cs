@@ -6,3 +6,8 @@ namespace TinyMoCExample;
 [MoCModel(Vocab = 256, Hidden = 256, Intermediate = 704, TopK = 88,
           Layers = 4, Heads = 4, KvHeads = 4, Context = 256, Batch = 8)]
 public partial class TinyMoC;
+
+/// <summary>Its dense SwiGLU twin: the same model with every channel active, for like-for-like comparison.</summary>
+[MoCModel(Vocab = 256, Hidden = 256, Intermediate = 704, TopK = 704,
+          Layers = 4, Heads = 4, KvHeads = 4, Context = 256, Batch = 8)]
+public partial class TinyDense;

@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Text;
+using MoCGen.Data;
+using MoCGen.Model;
+using MoCGen.Training;
+using Spectre.Console;
+
+namespace TinyMoCExample;
+
+/// <summary>The curve and the figures of one training run.</summary>
+internal sealed record RunResult(string Name, string Folder, List<(long Step, double Loss)> Train, List<(long Step, double Loss)> Validation,
+    long ActivationBytes, long SavedBytesPerTokenPerLayer, double TokensPerSecond, CompiledPlanSummary Plan);
+
+internal sealed record CompiledPlanSummary(long Parameters, int TopK, int Intermediate);
+
+/// <summary>One model trained with a live display, its log, checkpoint and loss picture, then a sample of its text.</summary>
+internal static class Run
+{
+    public static RunResult Train<TShape>(string name, MoCDecoder<TShape, ushort> model, DatasetSplit data, TrainingOptions options,
+        string runs, bool resume, int sampleBytes) where TShape : struct, IDecoderShape
+    {
+        using (model)
+        {
+            var folder = Path.Combine(runs, name);
+            var trainer = new Trainer<TShape, ushort>(model, data, options, folder);
+            if (resume)
+            {
+                if (!File.Exists(trainer.CheckpointPath))
+                    throw new IOException($"--resume: there is no checkpoint at {trainer.CheckpointPath}; run without --resume first.");
+                trainer.Resume(trainer.CheckpointPath);
+                AnsiConsole.MarkupLine($"resuming [bold]{name}[/] at step {trainer.Step}");
+            }
+            var plan = model.Plan;
+            AnsiConsole.MarkupLine($"[bold]{name}[/]: {plan.ParameterCount:N0} parameters, Top-{plan.Shape.TopK} of {plan.Shape.Intermediate} channels, " +
+                                   $"{plan.Shape.TokensPerStep:N0} tokens per step, activation arena {plan.Memory.ArenaBytes / 1048576.0:F1} MiB " +
+                                   $"({plan.Memory.PerLayer.Total:N0} bytes kept per token per layer), {options.Steps} steps -> {Markup.Escape(folder)}");
+            var result = new RunResult(name, folder, new(), new(), plan.Memory.ArenaBytes, plan.Memory.PerLayer.Total, 0,
+                new CompiledPlanSummary(plan.ParameterCount, plan.Shape.TopK, plan.Shape.Intermediate));
+            double tokensPerSecond = 0;
+            void Record(StepReport r)
+            {
+                result.Train.Add((r.Step, r.Loss));
+                if (r.ValidationLoss is double v) result.Validation.Add((r.Step, v));
+                tokensPerSecond = tokensPerSecond == 0 ? r.TokensPerSecond : 0.9 * tokensPerSecond + 0.1 * r.TokensPerSecond;
+            }
+
+            if (AnsiConsole.Profile.Capabilities.Interactive)
+            {
+                AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask(name, maxValue: options.Steps);
+                        task.Value = trainer.Step;
+                        trainer.Run(r =>
+                        {
+                            Record(r);
+                            task.Value = r.Step;
+                            task.Description = Describe(name, r, result, tokensPerSecond);
+                        });
+                    });
+            }
+            else
+            {
+                trainer.Run(r =>
+                {
+                    Record(r);
+                    if (r.Step % 10 == 0 || r.ValidationLoss is not null) Console.WriteLine(Describe(name, r, result, tokensPerSecond));
+                });
+            }
+
+            result = result with { TokensPerSecond = tokensPerSecond };
+            Report.PlotLoss(result, Path.Combine(folder, "loss.png"));
+            AnsiConsole.MarkupLine($"wrote {Markup.Escape(trainer.CheckpointPath)}, {Markup.Escape(trainer.MetricsPath)}, {Markup.Escape(Path.Combine(folder, "loss.png"))}");
+            if (sampleBytes > 0) Sample(model, data, sampleBytes, options.Seed);
+            return result;
+        }
+    }
+
+    private static string Describe(string name, StepReport r, RunResult result, double tokensPerSecond)
+    {
+        var validation = result.Validation.Count > 0 ? $" val {result.Validation[^1].Loss:F3}" : "";
+        return $"{name} step {r.Step} loss {r.Loss:F3}{validation} lr {r.LearningRate:G3} {tokensPerSecond:N0} tok/s";
+    }
+
+    /// <summary>
+    /// Continues a prompt from the validation text, one byte at a time (temperature 0.8). Each byte recomputes the
+    /// model over its context window with the training-shaped step; a KV-cache decoder is the job of the inference binary.
+    /// </summary>
+    private static void Sample<TShape>(MoCDecoder<TShape, ushort> model, DatasetSplit data, int bytes, ulong seed) where TShape : struct, IDecoderShape
+    {
+        int context = TShape.Context, n = TShape.Batch * context;
+        var text = new List<int>(data.Validation.Slice(0, Math.Min(64, data.Validation.Length)).ToArray());
+        var tokens = new int[n];
+        var targets = new int[n];
+        var random = new Random(unchecked((int)seed));
+        var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
+        var output = new StringBuilder();
+        foreach (var t in text) output.Append(decoder.Push(t));
+        output.Append("[[");
+        for (int i = 0; i < bytes; i++)
+        {
+            int start = Math.Max(0, text.Count - context), length = text.Count - start;
+            for (int p = 0; p < length; p++) tokens[p] = text[start + p];
+            model.Forward(tokens, targets);
+            var logits = model.LogitsAt(length - 1);
+            int next = Draw(logits, 0.8, random);
+            text.Add(next);
+            output.Append(decoder.Push(next));
+        }
+        output.Append(decoder.Flush()).Append("]]");
+        AnsiConsole.MarkupLine("[bold]sample[/] (prompt, then [[[[generated]]]]):");
+        Console.WriteLine(output.ToString());
+    }
+
+    private static int Draw(ReadOnlySpan<float> logits, double temperature, Random random)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var l in logits) max = Math.Max(max, l);
+        var weights = new double[logits.Length];
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += weights[i] = Math.Exp((logits[i] - max) / temperature);
+        double u = random.NextDouble() * sum;
+        for (int i = 0; i < weights.Length; i++)
+            if ((u -= weights[i]) <= 0) return i;
+        return weights.Length - 1;
+    }
+}
