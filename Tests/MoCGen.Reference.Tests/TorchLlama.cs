@@ -1,0 +1,81 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoCGen.Reference;
+
+/// <summary>Sizes of a LLaMA decoder for <see cref="TorchLlama"/>.</summary>
+public sealed record LlamaSizes(int Vocab, int Hidden, int Intermediate, int TopK, int Layers, int Heads, int KvHeads,
+    double RopeTheta, double NormEps, bool TieEmbeddings)
+{
+    public int HeadDim => Hidden / Heads;
+}
+
+/// <summary>
+/// A LLaMA decoder written with TorchSharp the way Hugging Face writes it: RMSNorm, rotary embeddings with
+/// rotate_half, causal attention with repeated key/value heads and a full softmax, the MoC SwiGLU block of
+/// <see cref="TorchFeedForward"/>, tied or separate LM head, mean cross-entropy. Weights by Hugging Face name.
+/// Independent of MoCGen's kernels: the reference for whole-model tests and the peer in the model benchmarks.
+/// </summary>
+public static class TorchLlama
+{
+    /// <summary>Logits [batch, T, vocab] for token ids [batch, T].</summary>
+    public static Tensor Logits(IReadOnlyDictionary<string, Tensor> w, LlamaSizes s, Tensor tokens)
+    {
+        long batch = tokens.shape[0], t = tokens.shape[1];
+        var x = w["model.embed_tokens.weight"].index_select(0, tokens.flatten()).view(batch, t, s.Hidden);
+        var (cos, sin) = RopeTables(s, t, x.dtype);
+        var mask = ones(t, t, dtype: ScalarType.Bool).tril().logical_not();
+        for (int l = 0; l < s.Layers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            var h = RmsNorm(x, w[p + "input_layernorm.weight"], s.NormEps);
+            var q = h.matmul(w[p + "self_attn.q_proj.weight"].t()).view(batch, t, s.Heads, s.HeadDim).transpose(1, 2);
+            var k = h.matmul(w[p + "self_attn.k_proj.weight"].t()).view(batch, t, s.KvHeads, s.HeadDim).transpose(1, 2);
+            var v = h.matmul(w[p + "self_attn.v_proj.weight"].t()).view(batch, t, s.KvHeads, s.HeadDim).transpose(1, 2);
+            q = q * cos + RotateHalf(q) * sin;
+            k = k * cos + RotateHalf(k) * sin;
+            int group = s.Heads / s.KvHeads;
+            k = k.repeat_interleave(group, dim: 1);
+            v = v.repeat_interleave(group, dim: 1);
+            var scores = q.matmul(k.transpose(2, 3)) / Math.Sqrt(s.HeadDim);
+            scores = scores.masked_fill(mask, double.NegativeInfinity);
+            var attention = nn.functional.softmax(scores, -1).matmul(v).transpose(1, 2).contiguous().view(batch, t, s.Hidden);
+            x = x + attention.matmul(w[p + "self_attn.o_proj.weight"].t());
+            var h2 = RmsNorm(x, w[p + "post_attention_layernorm.weight"], s.NormEps).view(batch * t, s.Hidden);
+            var ffn = TorchFeedForward.Forward(h2, w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"], s.TopK);
+            x = x + ffn.view(batch, t, s.Hidden);
+        }
+        x = RmsNorm(x, w["model.norm.weight"], s.NormEps);
+        var head = s.TieEmbeddings ? w["model.embed_tokens.weight"] : w["lm_head.weight"];
+        return x.matmul(head.t());
+    }
+
+    /// <summary>Mean cross-entropy of the next-token targets [batch, T].</summary>
+    public static Tensor Loss(IReadOnlyDictionary<string, Tensor> w, LlamaSizes s, Tensor tokens, Tensor targets)
+    {
+        var logits = Logits(w, s, tokens);
+        return nn.functional.cross_entropy(logits.view(-1, s.Vocab), targets.flatten());
+    }
+
+    private static Tensor RmsNorm(Tensor x, Tensor weight, double eps) =>
+        x * (x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt() * weight;
+
+    private static Tensor RotateHalf(Tensor x)
+    {
+        long half = x.shape[^1] / 2;
+        var first = x.narrow(-1, 0, half);
+        var second = x.narrow(-1, half, half);
+        return cat(new[] { -second, first }, -1);
+    }
+
+    /// <summary>cos and sin of position p times theta^(-2i/headDim), duplicated over both halves: [T, headDim].</summary>
+    private static (Tensor Cos, Tensor Sin) RopeTables(LlamaSizes s, long t, ScalarType dtype)
+    {
+        var inverse = pow(s.RopeTheta, -arange(0, s.HeadDim, 2, dtype: ScalarType.Float64) / s.HeadDim);
+        var angles = outer(arange(0, t, dtype: ScalarType.Float64), inverse);
+        var both = cat(new[] { angles, angles }, -1);
+        return (both.cos().to_type(dtype), both.sin().to_type(dtype));
+    }
+}
