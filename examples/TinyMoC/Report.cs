@@ -14,7 +14,7 @@ internal static class Report
         plot.Title($"{run.Name}: training and validation loss");
         plot.XLabel("step");
         plot.YLabel("cross-entropy (nats per byte)");
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 900, 540);
     }
 
@@ -26,7 +26,7 @@ internal static class Report
         plot.Title("MoC (Top-K) vs its dense twin, same data and seed");
         plot.XLabel("step");
         plot.YLabel("cross-entropy (nats per byte)");
-        plot.ShowLegend();
+        plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 900, 540);
 
         var table = new Table().AddColumns("", moc.Name, dense.Name, "MoC / dense");

@@ -19,9 +19,10 @@ public partial class BenchDense;
 
 /// <summary>
 /// A whole training step (forward and backward, 8 x 256 tokens) of the example model: ours MoC, ours dense, and the
-/// same architecture in TorchSharp (dense SwiGLU, autograd). Tokens per second, and activation memory: our plan's
-/// arena (what the step allocates) and, for every implementation, the growth of the process's peak resident set
-/// over its first step (a rough measure: it includes allocator caching).
+/// same architecture in TorchSharp (dense SwiGLU, autograd). Tokens per second, and memory: our plan's arena (what a
+/// step's activations take) and, for every implementation, how far its model and first step raise the process's peak
+/// resident set above the high-water mark left by the rows before it (rough: it includes allocator caching, and a
+/// later row only shows what exceeds the earlier peaks).
 /// </summary>
 public static class ModelTrainSuite
 {
@@ -35,18 +36,18 @@ public static class ModelTrainSuite
         var tokens = Enumerable.Range(0, n).Select(_ => random.Next(256)).ToArray();
         var targets = Enumerable.Range(0, n).Select(_ => random.Next(256)).ToArray();
 
-        rows.Add(Ours(suite, name, FeedForwardSuites.OursMoc, BenchMoC.CreateDecoder(), tokens, targets, repeats));
-        rows.Add(Ours(suite, name, FeedForwardSuites.OursDense, BenchDense.CreateDecoder(), tokens, targets, repeats));
+        rows.Add(Ours(suite, name, FeedForwardSuites.OursMoc, BenchMoC.CreateDecoder, tokens, targets, repeats));
+        rows.Add(Ours(suite, name, FeedForwardSuites.OursDense, BenchDense.CreateDecoder, tokens, targets, repeats));
 
         var plan = BenchMoC.Plan;
         var s = plan.Shape;
         var sizes = new LlamaSizes(s.Vocab, s.Hidden, s.Intermediate, s.Intermediate, s.Layers, s.Heads, s.KvHeads, s.RopeTheta, s.NormEps, s.TieEmbeddings);
+        long before = PeakResidentBytes();
         var weights = new Dictionary<string, Tensor>();
         foreach (var p in plan.Parameters)
             weights[p.Name] = (p.Columns == 0 ? ones(p.Rows) : randn(p.Rows, p.Columns) * 0.02f).requires_grad_(true);
         var tTokens = tensor(tokens.Select(t => (long)t).ToArray(), new long[] { s.Batch, s.Context });
         var tTargets = tensor(targets.Select(t => (long)t).ToArray(), new long[] { s.Batch, s.Context });
-        long before = PeakResidentBytes();
         void Step()
         {
             using var scope = torch.NewDisposeScope();
@@ -63,15 +64,16 @@ public static class ModelTrainSuite
         return rows;
     }
 
-    private static Result Ours<TShape>(string suite, string name, string implementation, MoCDecoder<TShape, ushort> model, int[] tokens, int[] targets, int repeats)
+    private static Result Ours<TShape>(string suite, string name, string implementation, Func<MoCDecoder<TShape, ushort>> create, int[] tokens, int[] targets, int repeats)
         where TShape : struct, IDecoderShape
     {
-        using var _ = model;
+        // Measured from before the model exists: its weights, gradients and arena all count.
+        long before = PeakResidentBytes();
+        using var model = create();
         var random = new Random(2);
         foreach (var p in model.Plan.Parameters)
             for (long i = 0; i < p.Elements; i++)
                 model.Parameters[p.Offset + i] = p.Columns == 0 ? 1f : (float)((random.NextDouble() * 2 - 1) * 0.035);
-        long before = PeakResidentBytes();
         model.Forward(tokens, targets);
         model.Backward();
         long growth = PeakResidentBytes() - before;
