@@ -24,7 +24,9 @@ public sealed class CliTests : IDisposable
         Assert.StartsWith("Model TinyMoCExample.TinyMoC: Mixture-of-Channels, Top-88 of 704 channels", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("Parameters: 3,344,640 ", result.Stdout, StringComparison.Ordinal);
         // Activations per token per layer: dense SwiGLU keeps 5,632 bytes in the feed-forward block, MoC 880.
-        var feedForward = result.Stdout.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("feed-forward ", StringComparison.Ordinal));
+        // (The file also declares the dense twin, whose report follows; the first such line is TinyMoC's.)
+        var feedForward = result.Stdout.Split('\n').Select(l => l.Trim()).First(l => l.StartsWith("feed-forward ", StringComparison.Ordinal));
+        Assert.Contains("\n\nModel TinyMoCExample.TinyDense: dense SwiGLU twin", result.Stdout, StringComparison.Ordinal);
         Assert.Equal(new[] { "feed-forward", "5,632", "880", "0.156" }, feedForward.Split(' ', StringSplitOptions.RemoveEmptyEntries));
     }
 
@@ -118,9 +120,11 @@ public sealed class CliTests : IDisposable
         Assert.Equal(ExitCodes.Success, result.ExitCode);
         Assert.Equal("", result.Stderr);
         var path = Path.Combine(outDir, "TinyMoCExample.TinyMoC.g.cs");
-        Assert.Equal("wrote " + path, result.Stdout.TrimEnd());
+        var twin = Path.Combine(outDir, "TinyMoCExample.TinyDense.g.cs");
+        Assert.Equal(new[] { "wrote " + twin, "wrote " + path }, result.Stdout.TrimEnd().Split('\n').Select(l => l.TrimEnd()).OrderBy(l => l, StringComparer.Ordinal));
         Assert.Contains("public const int TopK = 88;", File.ReadAllText(path), StringComparison.Ordinal);
-        Assert.Equal(new[] { path }, Directory.GetFiles(outDir)); // no temporary files left behind
+        Assert.Contains("public const int TopK = 704;", File.ReadAllText(twin), StringComparison.Ordinal);
+        Assert.Equal(new[] { twin, path }, Directory.GetFiles(outDir).Order(StringComparer.Ordinal)); // no temporary files left behind
     }
 
     [Fact]
