@@ -70,6 +70,7 @@ public static class ModelExtractor
                 ArgumentNames.RopeTheta => spec with { RopeTheta = AsDouble(value) },
                 ArgumentNames.NormEps => spec with { NormEps = AsDouble(value) },
                 ArgumentNames.TieEmbeddings => spec with { TieEmbeddings = value is true },
+                ArgumentNames.Recompute => spec with { Recompute = value is true },
                 ArgumentNames.Weights => spec with { Weights = AsInt(value) },
                 _ => spec,
             };

@@ -52,6 +52,12 @@ public sealed class MoCModelAttribute : Attribute
     /// <summary>Share the token embedding with the LM head (default false).</summary>
     public bool TieEmbeddings { get; set; }
 
+    /// <summary>
+    /// Recompute each layer's activations during backward from the layer's input instead of keeping them
+    /// (default false): per layer only the residual input is kept, plus one shared layer's worth of buffers.
+    /// </summary>
+    public bool Recompute { get; set; }
+
     /// <summary>Precision of stored weights (default <see cref="WeightPrecision.Float32"/>); compute is fp32.</summary>
     public WeightPrecision Weights { get; set; } = WeightPrecision.Float32;
 }

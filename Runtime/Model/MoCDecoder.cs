@@ -89,33 +89,7 @@ public sealed class MoCDecoder<TShape, TIndex> : IDisposable
         float eps = (float)TShape.NormEps;
 
         Embedding.Forward(N, V, D, tokens, w.Slice((int)_embed, V * D), Arena.Span<float>(_act.Layer[0].X));
-        for (int l = 0; l < TShape.Layers; l++)
-        {
-            var a = _act.Layer[l];
-            var p = _layers[l];
-            var x = Arena.Span<float>(a.X);
-            var normed = Arena.Span<float>(a.AttnNormOut);
-            RmsNorm.Forward(N, D, x, Slice(w, p.InputNorm, D), eps, normed, Arena.Span<float>(a.AttnNormRstd));
-            var q = Arena.Span<float>(a.Q);
-            var k = Arena.Span<float>(a.K);
-            var v = Arena.Span<float>(a.V);
-            Gemm.Multiply(false, true, N, QueryDim, D, 1f, normed, D, Slice(w, p.Q, QueryDim * D), D, 0f, q, QueryDim);
-            Gemm.Multiply(false, true, N, KvDim, D, 1f, normed, D, Slice(w, p.K, KvDim * D), D, 0f, k, KvDim);
-            Gemm.Multiply(false, true, N, KvDim, D, 1f, normed, D, Slice(w, p.V, KvDim * D), D, 0f, v, KvDim);
-            Rope.Forward(_rope, N, q, TShape.Heads, k, TShape.KvHeads, TShape.Context);
-            var attnOut = Arena.Span<float>(a.AttnOut);
-            Attention.Forward(_attention, q, k, v, attnOut, Arena.Span<float>(a.AttnLse));
-
-            var xMid = Arena.Span<float>(a.XMid);
-            x.CopyTo(xMid);
-            Gemm.Multiply(false, true, N, D, QueryDim, 1f, attnOut, QueryDim, Slice(w, p.O, D * QueryDim), QueryDim, 1f, xMid, D);
-
-            var ffnIn = Arena.Span<float>(a.FfnNormOut);
-            RmsNorm.Forward(N, D, xMid, Slice(w, p.PostNorm, D), eps, ffnIn, Arena.Span<float>(a.FfnNormRstd));
-            var next = Arena.Span<float>(l + 1 < TShape.Layers ? _act.Layer[l + 1].X : _act.FinalInput);
-            MoCFeedForward<TShape, TIndex>.Forward(N, ffnIn, FfnWeights(w, p), next, Saved(a), Arena.Span<float>(_act.FfnGateTile));
-            TensorAdd(next, xMid);
-        }
+        for (int l = 0; l < TShape.Layers; l++) ForwardLayer(l, w);
 
         var finalIn = Arena.Span<float>(_act.FinalInput);
         var finalOut = Arena.Span<float>(_act.FinalNormOut);
@@ -124,6 +98,36 @@ public sealed class MoCDecoder<TShape, TIndex> : IDisposable
         Gemm.Multiply(false, true, N, V, D, 1f, finalOut, D, Slice(w, _lmHead, V * D), D, 0f, logits, V);
         _forwardDone = true;
         return CrossEntropy.Forward(N, V, logits, targets, Arena.Span<float>(_act.Losses));
+    }
+
+    /// <summary>One layer's forward: from its input x (kept per layer) to the next layer's input.</summary>
+    private void ForwardLayer(int l, Span<float> w)
+    {
+        float eps = (float)TShape.NormEps;
+        var a = _act.Layer[l];
+        var p = _layers[l];
+        var x = Arena.Span<float>(a.X);
+        var normed = Arena.Span<float>(a.AttnNormOut);
+        RmsNorm.Forward(N, D, x, Slice(w, p.InputNorm, D), eps, normed, Arena.Span<float>(a.AttnNormRstd));
+        var q = Arena.Span<float>(a.Q);
+        var k = Arena.Span<float>(a.K);
+        var v = Arena.Span<float>(a.V);
+        Gemm.Multiply(false, true, N, QueryDim, D, 1f, normed, D, Slice(w, p.Q, QueryDim * D), D, 0f, q, QueryDim);
+        Gemm.Multiply(false, true, N, KvDim, D, 1f, normed, D, Slice(w, p.K, KvDim * D), D, 0f, k, KvDim);
+        Gemm.Multiply(false, true, N, KvDim, D, 1f, normed, D, Slice(w, p.V, KvDim * D), D, 0f, v, KvDim);
+        Rope.Forward(_rope, N, q, TShape.Heads, k, TShape.KvHeads, TShape.Context);
+        var attnOut = Arena.Span<float>(a.AttnOut);
+        Attention.Forward(_attention, q, k, v, attnOut, Arena.Span<float>(a.AttnLse));
+
+        var xMid = Arena.Span<float>(a.XMid);
+        x.CopyTo(xMid);
+        Gemm.Multiply(false, true, N, D, QueryDim, 1f, attnOut, QueryDim, Slice(w, p.O, D * QueryDim), QueryDim, 1f, xMid, D);
+
+        var ffnIn = Arena.Span<float>(a.FfnNormOut);
+        RmsNorm.Forward(N, D, xMid, Slice(w, p.PostNorm, D), eps, ffnIn, Arena.Span<float>(a.FfnNormRstd));
+        var next = Arena.Span<float>(l + 1 < TShape.Layers ? _act.Layer[l + 1].X : _act.FinalInput);
+        MoCFeedForward<TShape, TIndex>.Forward(N, ffnIn, FfnWeights(w, p), next, Saved(a), Arena.Span<float>(_act.FfnGateTile));
+        TensorAdd(next, xMid);
     }
 
     /// <summary>The logits the last <see cref="Forward"/> computed for one token position of the batch, [Vocab].</summary>
@@ -156,6 +160,8 @@ public sealed class MoCDecoder<TShape, TIndex> : IDisposable
 
         for (int l = TShape.Layers - 1; l >= 0; l--)
         {
+            // With recomputation the layer's buffers are shared: refill them from the layer's kept input first.
+            if (_plan.Memory.Recompute) ForwardLayer(l, w);
             var a = _act.Layer[l];
             var p = _layers[l];
             // gradX holds dL/d(layer output) = dL/d(x_mid) through the residual, plus the feed-forward path below.
@@ -248,7 +254,8 @@ public sealed class MoCDecoder<TShape, TIndex> : IDisposable
             var layers = new LayerActivations[TShape.Layers];
             for (int l = 0; l < layers.Length; l++)
             {
-                ActivationBuffer B(string name) => arena.Find(name, l);
+                // Recomputed models keep only x per layer; their other layer buffers are shared (layer -1).
+                ActivationBuffer B(string name) => name == "x" || !arena.Plan.Recompute ? arena.Find(name, l) : arena.Find(name);
                 layers[l] = new LayerActivations(B("x"), B("attn_norm_rstd"), B("attn_norm_out"), B("q"), B("k"), B("v"), B("attn_out"),
                     B("attn_lse"), B("x_mid"), B("ffn_norm_rstd"), B("ffn_norm_out"), Dense ? null : B("ffn_index"), B("ffn_gate"), B("ffn_up"));
             }

@@ -113,13 +113,17 @@ public readonly record struct LayerFootprint(long ResidualAndNorms, long Attenti
 /// <param name="LayerBase">Byte offset of layer 0's saved buffers.</param>
 /// <param name="LayerStride">Bytes between consecutive layers' saved buffers.</param>
 /// <param name="Buffers">Every buffer with its absolute offset, layer by layer.</param>
-/// <param name="PerLayer">Bytes kept per token per layer by this model.</param>
+/// <param name="PerLayer">Bytes kept per token per layer by this model without recomputation.</param>
 /// <param name="DensePerLayer">The same for the dense SwiGLU twin (TopK = Intermediate).</param>
 /// <param name="ParameterBytes">Bytes of the weights at their stored precision.</param>
 /// <param name="TrainingStateBytes">Bytes of fp32 master weights, gradients and AdamW moments.</param>
+/// <param name="Recompute">Layers keep only their input; their other buffers exist once (layer -1) and are refilled in backward.</param>
+/// <param name="ArenaBytesWithRecompute">The arena of this model with recomputation on.</param>
+/// <param name="ArenaBytesWithoutRecompute">The arena of this model with recomputation off.</param>
 public sealed record MemoryPlan(
     int Alignment, long ArenaBytes, long LayerBase, long LayerStride, IReadOnlyList<ActivationBuffer> Buffers,
-    LayerFootprint PerLayer, LayerFootprint DensePerLayer, long ParameterBytes, long TrainingStateBytes)
+    LayerFootprint PerLayer, LayerFootprint DensePerLayer, long ParameterBytes, long TrainingStateBytes,
+    bool Recompute = false, long ArenaBytesWithRecompute = 0, long ArenaBytesWithoutRecompute = 0)
 {
     /// <summary>Ratio of this model's per-layer footprint to the dense twin's.</summary>
     public double RatioToDense => (double)PerLayer.Total / DensePerLayer.Total;

@@ -54,6 +54,9 @@ public static class ModelEmitter
         public string HeaderComment { get; set; } = "";
         public bool TieEmbeddings { get; set; }
         public bool IsDense { get; set; }
+        public string Recompute { get; set; } = "false";
+        public string ArenaBytesWithRecompute { get; set; } = "";
+        public string ArenaBytesWithoutRecompute { get; set; } = "";
         public string IndexType { get; set; } = "";
         public string FeedForwardBytesPerToken { get; set; } = "";
         public List<ConstantItem> Constants { get; } = new();
@@ -107,6 +110,9 @@ public static class ModelEmitter
             HeaderComment = Comment(PlanReport.Render(plan)),
             TieEmbeddings = s.TieEmbeddings,
             IsDense = s.IsDense,
+            Recompute = m.Recompute ? "true" : "false",
+            ArenaBytesWithRecompute = Long(m.ArenaBytesWithRecompute),
+            ArenaBytesWithoutRecompute = Long(m.ArenaBytesWithoutRecompute),
             IndexType = s.ChannelIndexBytes == 2 ? "ushort" : "uint",
             FeedForwardBytesPerToken = Long(m.PerLayer.FeedForward),
             ParameterCount = Long(plan.ParameterCount),
@@ -172,6 +178,7 @@ public static class ModelEmitter
         list.Add(new ConstantItem("double", "NormEps", Double(s.NormEps), "RMSNorm epsilon."));
         list.Add(new ConstantItem("bool", "TieEmbeddings", s.TieEmbeddings ? "true" : "false", "Whether the LM head shares the token embedding."));
         list.Add(new ConstantItem("bool", "IsDense", s.IsDense ? "true" : "false", "True for the dense SwiGLU twin (TopK == Intermediate)."));
+        list.Add(new ConstantItem("bool", "Recompute", s.Recompute ? "true" : "false", "Whether layers are recomputed in backward instead of keeping their activations."));
         list.Add(new ConstantItem("global::MoCGen.WeightPrecision", "Weights",
             "global::MoCGen.WeightPrecision." + (s.Weights == StoredPrecision.BFloat16 ? "BFloat16" : "Float32"), "Stored weight precision."));
         list.Add(new ConstantItem("long", "ParameterCount", Long(parameterCount), "Total number of weights."));

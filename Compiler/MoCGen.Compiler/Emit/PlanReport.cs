@@ -46,6 +46,10 @@ public static class PlanReport
         Row("feed-forward", m.DensePerLayer.FeedForward, m.PerLayer.FeedForward);
         Row("total", m.DensePerLayer.Total, m.PerLayer.Total);
         footprint.WriteTo(sb, "  ");
+        sb.Append("  Layer recomputation is ").Append(m.Recompute ? "on" : "off").Append(" (Recompute = ").Append(m.Recompute ? "true" : "false")
+          .Append("). With it a layer keeps only its input (").Append(TextTable.Int(4L * s.Hidden))
+          .Append(" bytes per token) and one shared layer's buffers are refilled before each layer's backward: arena ")
+          .Append(TextTable.Bytes(m.ArenaBytesWithRecompute)).Append(" with, ").Append(TextTable.Bytes(m.ArenaBytesWithoutRecompute)).Append(" without.\n");
 
         sb.Append('\n').Append("Matmul FLOPs per token (training step of ").Append(TextTable.Int(s.Tokens)).Append(" tokens):\n");
         var flops = new TextTable("pass", "dense twin", s.IsDense ? "this model" : "MoC (this model)", "ratio");

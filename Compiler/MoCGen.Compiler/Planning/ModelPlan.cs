@@ -20,6 +20,7 @@ public sealed class PlanShape
     public double RopeTheta { get; set; }
     public double NormEps { get; set; }
     public bool TieEmbeddings { get; set; }
+    public bool Recompute { get; set; }
     public StoredPrecision Weights { get; set; }
 
     public int HeadDim => Hidden / Heads;
@@ -98,6 +99,15 @@ public sealed class MemoryLayout
     public Footprint DensePerLayer { get; set; } = new(0, 0, 0);
     public long ParameterBytes { get; set; }
     public long TrainingStateBytes { get; set; }
+
+    /// <summary>True when layers keep only their input and are recomputed in backward.</summary>
+    public bool Recompute { get; set; }
+
+    /// <summary>Arena bytes of this model with recomputation on.</summary>
+    public long ArenaBytesWithRecompute { get; set; }
+
+    /// <summary>Arena bytes of this model with recomputation off.</summary>
+    public long ArenaBytesWithoutRecompute { get; set; }
 }
 
 /// <summary>Matmul FLOPs of one training step by part.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using MoCGen.Compiler.Spec;
 
 namespace MoCGen.Compiler.Planning;
@@ -28,6 +29,7 @@ public static class PlanBuilder
             RopeTheta = spec.RopeTheta,
             NormEps = spec.NormEps,
             TieEmbeddings = spec.TieEmbeddings,
+            Recompute = spec.Recompute,
             Weights = (StoredPrecision)spec.Weights,
         };
         var parameters = ParameterTable(shape, out var count);
@@ -76,7 +78,22 @@ public static class MemoryPlanner
     /// <summary>Tokens whose full gate row (d_ff values) is materialized at once before Top-K.</summary>
     public const int MaxFfnTokenTile = 64;
 
+    /// <summary>The model's layout, with the arena size of the other recomputation choice recorded beside it.</summary>
     public static MemoryLayout Plan(PlanShape s, long parameterCount)
+    {
+        var layout = Layout(s, parameterCount, s.Recompute);
+        var other = Layout(s, parameterCount, !s.Recompute);
+        layout.ArenaBytesWithRecompute = s.Recompute ? layout.ArenaBytes : other.ArenaBytes;
+        layout.ArenaBytesWithoutRecompute = s.Recompute ? other.ArenaBytes : layout.ArenaBytes;
+        return layout;
+    }
+
+    /// <summary>
+    /// Lays the arena out. Without recomputation every layer keeps all its buffers. With it, a layer keeps only its
+    /// input x; the rest of a layer's buffers exist once, in the workspace, refilled by re-running the layer's
+    /// forward just before its backward.
+    /// </summary>
+    private static MemoryLayout Layout(PlanShape s, long parameterCount, bool recompute)
     {
         long n = s.Tokens;
         var indexElement = s.ChannelIndexBytes == 2 ? PlannedElement.UInt16 : PlannedElement.UInt32;
@@ -113,14 +130,18 @@ public static class MemoryPlanner
         cursor = Align(cursor);
         layout.LayerBase = cursor;
         long inLayer = 0;
-        layout.LayerBuffers = Place(LayerBuffers(s, n, indexElement), ref inLayer);
+        var layerBuffers = LayerBuffers(s, n, indexElement).ToList();
+        var shared = recompute ? layerBuffers.Where(b => b.Name != "x").Select(b => b with { Role = PlannedRole.Workspace, Constant = "Recomputed" + b.Constant, Purpose = b.Purpose + " (recomputed)" }).ToList() : new List<PlannedBuffer>();
+        if (recompute) layerBuffers = layerBuffers.Where(b => b.Name == "x").ToList();
+        layout.Recompute = recompute;
+        layout.LayerBuffers = Place(layerBuffers, ref inLayer);
         layout.LayerStride = Align(inLayer);
         cursor = checked(layout.LayerBase + checked(layout.LayerStride * s.Layers));
         layout.SavedBytes = cursor;
 
         layout.WorkspaceBase = cursor;
         var k = s.TopK;
-        var workspace = Place(new[]
+        var workspace = Place(shared.Concat(new[]
         {
             F("ffn_gate_tile", "FfnGateTile", PlannedRole.Workspace, layout.FfnTokenTile, "Arena.FfnTokenTile", s.Intermediate, "Intermediate", "all d_ff gate values of a token tile, before Top-K"),
             F("grad_x", "GradX", PlannedRole.Workspace, n, N, s.Hidden, "Hidden", "gradient of the residual stream"),
@@ -131,7 +152,7 @@ public static class MemoryPlanner
             F("grad_attn_out", "GradAttnOut", PlannedRole.Workspace, n, N, s.QueryDim, "QueryDim", "gradient of the attention output"),
             F("grad_ffn_gate", "GradFfnGate", PlannedRole.Workspace, n, N, k, "TopK", "gradient of the selected gate values"),
             F("grad_ffn_up", "GradFfnUp", PlannedRole.Workspace, n, N, k, "TopK", "gradient of the selected up values"),
-        }, ref cursor);
+        }), ref cursor);
         layout.Workspace = workspace;
         layout.ArenaBytes = Align(cursor);
         layout.WorkspaceBytes = layout.ArenaBytes - layout.WorkspaceBase;

@@ -16,6 +16,7 @@ public static class ArgumentNames
     public const string NormEps = "NormEps";
     public const string TieEmbeddings = "TieEmbeddings";
     public const string Weights = "Weights";
+    public const string Recompute = "Recompute";
 
     /// <summary>Arguments with no default: a model without them is an error (MOC004).</summary>
     public static readonly string[] Required = { Hidden, Intermediate, TopK, Layers, Heads, Context };
@@ -29,6 +30,7 @@ public static class ModelDefaults
     public const double RopeTheta = 10000.0;
     public const double NormEps = 1e-5;
     public const bool TieEmbeddings = false;
+    public const bool Recompute = false;
     public const int Weights = 0;
 
     /// <summary>KvHeads when not given: equal to Heads (plain multi-head attention).</summary>
@@ -91,6 +93,9 @@ public sealed record ModelSpec(
             if (name == argument) return true;
         return false;
     }
+
+    /// <summary>Recompute layer activations in backward instead of keeping them.</summary>
+    public bool Recompute { get; init; }
 
     /// <summary>KvHeads as used: Heads when not given.</summary>
     public int EffectiveKvHeads => IsGiven(ArgumentNames.KvHeads) ? KvHeads : Heads;
