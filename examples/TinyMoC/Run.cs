@@ -81,7 +81,7 @@ internal static class Run
     private static string Describe(string name, StepReport r, RunResult result, double tokensPerSecond)
     {
         var validation = result.Validation.Count > 0 ? $" val {result.Validation[^1].Loss:F3}" : "";
-        return $"{name} step {r.Step} loss {r.Loss:F3}{validation} lr {r.LearningRate:G3} {tokensPerSecond:N0} tok/s";
+        return $"{name} step {r.Step} loss {r.Loss:F3}{validation} lr {r.LearningRate:G3} {tokensPerSecond:N0} tok/s, activations {r.ActivationBytes / 1048576.0:F1} MiB";
     }
 
     /// <summary>
