@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text;
 using MoCGen.Data;
+using MoCGen.Inference;
 using MoCGen.Model;
 using MoCGen.Training;
 using Spectre.Console;
@@ -85,45 +86,32 @@ internal static class Run
     }
 
     /// <summary>
-    /// Continues a prompt from the validation text, one byte at a time (temperature 0.8). Each byte recomputes the
-    /// model over its context window with the training-shaped step; a KV-cache decoder is the job of the inference binary.
+    /// Continues a prompt from the validation text with the key/value-cache decoder (temperature 0.8, top-p 0.95),
+    /// streaming complete UTF-8 characters; the context window bounds prompt plus sample.
     /// </summary>
     private static void Sample<TShape>(MoCDecoder<TShape, ushort> model, DatasetSplit data, int bytes, ulong seed) where TShape : struct, IDecoderShape
     {
-        int context = TShape.Context, n = TShape.Batch * context;
-        var text = new List<int>(data.Validation.Slice(0, Math.Min(64, data.Validation.Length)).ToArray());
-        var tokens = new int[n];
-        var targets = new int[n];
-        var random = new Random(unchecked((int)seed));
+        var prompt = data.Validation.Slice(0, Math.Min(64, data.Validation.Length)).ToArray();
+        var session = new DecodeSession<TShape, ushort>(model.Plan, model.Parameters);
+        var sampler = new TokenSampler(temperature: 0.8, topP: 0.95, seed: seed);
         var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
         var output = new StringBuilder();
-        foreach (var t in text) output.Append(decoder.Push(t));
-        output.Append("[[");
-        for (int i = 0; i < bytes; i++)
+        ReadOnlySpan<float> logits = default;
+        foreach (var t in prompt)
         {
-            int start = Math.Max(0, text.Count - context), length = text.Count - start;
-            for (int p = 0; p < length; p++) tokens[p] = text[start + p];
-            model.Forward(tokens, targets);
-            var logits = model.LogitsAt(length - 1);
-            int next = Draw(logits, 0.8, random);
-            text.Add(next);
+            logits = session.Append(t);
+            output.Append(decoder.Push(t));
+        }
+        output.Append("[[");
+        int room = TShape.Context - session.Length;
+        for (int i = 0; i < Math.Min(bytes, room); i++)
+        {
+            int next = sampler.Next(logits);
             output.Append(decoder.Push(next));
+            if (session.Length < TShape.Context) logits = session.Append(next);
         }
         output.Append(decoder.Flush()).Append("]]");
         AnsiConsole.MarkupLine("[bold]sample[/] (prompt, then [[[[generated]]]]):");
         Console.WriteLine(output.ToString());
-    }
-
-    private static int Draw(ReadOnlySpan<float> logits, double temperature, Random random)
-    {
-        double max = double.NegativeInfinity;
-        foreach (var l in logits) max = Math.Max(max, l);
-        var weights = new double[logits.Length];
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += weights[i] = Math.Exp((logits[i] - max) / temperature);
-        double u = random.NextDouble() * sum;
-        for (int i = 0; i < weights.Length; i++)
-            if ((u -= weights[i]) <= 0) return i;
-        return weights.Length - 1;
     }
 }
