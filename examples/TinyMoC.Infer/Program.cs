@@ -1,0 +1,104 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Text;
+using MoCGen.Checkpoints;
+using MoCGen.Data;
+using MoCGen.Inference;
+using TinyMoCExample;
+
+// tinymoc [--checkpoint runs/tinymoc/checkpoint.safetensors] [--prompt "text"] [--max-tokens 200]
+//         [--temperature 0.8] [--top-p 0.95] [--seed 1] [--device auto|cpu|cuda]
+return Infer.Run(args, Console.Out, Console.Error);
+
+/// <summary>Loads a TinyMoC checkpoint and streams generated text, decoding on CPU with a key/value cache.</summary>
+public static class Infer
+{
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        try
+        {
+            var options = Options.Parse(args);
+            var device = options.Device;
+            if (device == "cuda")
+                throw new UsageException("--device cuda: this build decodes on CPU only (the CUDA decode kernels are not in it yet); use --device cpu or auto.");
+            if (device is not ("auto" or "cpu"))
+                throw new UsageException($"--device must be auto, cpu or cuda, not '{device}'.");
+
+            var started = Stopwatch.StartNew();
+            var parameters = new float[TinyMoC.Plan.ParameterCount];
+            if (!File.Exists(options.Checkpoint))
+                throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
+            var loaded = ModelCheckpoint.Load(options.Checkpoint, TinyMoC.Plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
+            foreach (var note in loaded.Notes) error.WriteLine("tinymoc: note: " + note);
+
+            var prompt = ByteTokenizer.Instance.Encode(options.Prompt);
+            if (prompt.Length == 0) throw new UsageException("The prompt is empty; pass --prompt \"some text\".");
+            if (prompt.Length >= TinyMoC.Context)
+                throw new UsageException($"The prompt is {prompt.Length} tokens; TinyMoC's context is {TinyMoC.Context}, so at most {TinyMoC.Context - 1} fit with room to generate.");
+
+            var session = new DecodeSession<TinyMoC.DecoderShape, ushort>(TinyMoC.Plan, parameters);
+            var sampler = new TokenSampler(options.Temperature, options.TopP, options.Seed);
+            var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
+            ReadOnlySpan<float> logits = default;
+            foreach (var token in prompt) logits = session.Append(token);
+            output.Write(options.Prompt);
+            int budget = Math.Min(options.MaxTokens, TinyMoC.Context - session.Length);
+            var firstToken = TimeSpan.Zero;
+            var decoding = Stopwatch.StartNew();
+            for (int i = 0; i < budget; i++)
+            {
+                int next = sampler.Next(logits);
+                if (i == 0) firstToken = started.Elapsed;
+                output.Write(decoder.Push(next));
+                output.Flush();
+                if (i + 1 < budget) logits = session.Append(next);
+            }
+            output.Write(decoder.Flush());
+            output.WriteLine();
+            error.WriteLine($"[{budget} tokens, {budget / decoding.Elapsed.TotalSeconds:F1} tokens/s on CPU; first token {firstToken.TotalMilliseconds:F0} ms after start]");
+            return 0;
+        }
+        catch (Exception e) when (e is UsageException or CheckpointException or IOException)
+        {
+            error.WriteLine("tinymoc: " + e.Message);
+            return 2;
+        }
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private sealed record Options(string Checkpoint, string Prompt, int MaxTokens, double Temperature, double TopP, ulong Seed, string Device)
+    {
+        public static Options Parse(string[] args)
+        {
+            var o = new Options(Path.Combine("runs", "tinymoc", "checkpoint.safetensors"), "The ", 200, 0.8, 0.95, 1, "auto");
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value.");
+                o = args[i] switch
+                {
+                    "--checkpoint" => o with { Checkpoint = Value() },
+                    "--prompt" => o with { Prompt = Value() },
+                    "--max-tokens" => o with { MaxTokens = Number(Value(), "--max-tokens", 1) },
+                    "--temperature" => o with { Temperature = Real(Value(), "--temperature") },
+                    "--top-p" => o with { TopP = Real(Value(), "--top-p") },
+                    "--seed" => o with { Seed = (ulong)Number(Value(), "--seed", 0) },
+                    "--device" => o with { Device = Value() },
+                    _ => throw new UsageException($"Unknown option '{args[i]}'. Options: --checkpoint, --prompt, --max-tokens, --temperature, --top-p, --seed, --device."),
+                };
+            }
+            if (!(o.Temperature >= 0)) throw new UsageException("--temperature must be >= 0 (0 is greedy).");
+            if (!(o.TopP > 0 && o.TopP <= 1)) throw new UsageException("--top-p must be in (0, 1].");
+            return o;
+        }
+
+        private static int Number(string text, string option, int min) =>
+            int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= min
+                ? v : throw new UsageException($"{option} must be an integer >= {min}, not '{text}'.");
+
+        private static double Real(string text, string option) =>
+            double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v)
+                ? v : throw new UsageException($"{option} must be a number, not '{text}'.");
+    }
+}
