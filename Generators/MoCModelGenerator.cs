@@ -26,6 +26,7 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
     {
         public const string Declarations = "MoCModelDeclarations";
         public const string Outputs = "MoCModelOutputs";
+        public const string ReferencesIlgpu = "MoCModelReferencesIlgpu";
     }
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
@@ -39,8 +40,14 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
             .Select(static (d, _) => d!)
             .WithTrackingName(TrackingNames.Declarations);
 
+        // Whether the consumer references ILGPU: a bool, so an edit elsewhere in the compilation leaves it equal and cached.
+        var referencesIlgpu = context.CompilationProvider
+            .Select(static (c, _) => ReferencesIlgpu(c))
+            .WithTrackingName(TrackingNames.ReferencesIlgpu);
+
         var outputs = declarations
-            .Select(static (d, _) => Compile(d))
+            .Combine(referencesIlgpu)
+            .Select(static (pair, _) => Compile(pair.Left, pair.Right))
             .WithTrackingName(TrackingNames.Outputs);
 
         context.RegisterSourceOutput(outputs, static (spc, output) =>
@@ -56,8 +63,17 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
         });
     }
 
+    private static bool ReferencesIlgpu(Compilation compilation)
+    {
+        foreach (var name in compilation.ReferencedAssemblyNames)
+            if (string.Equals(name.Name, "ILGPU", StringComparison.Ordinal)) return true;
+        return false;
+    }
+
     /// <summary>Runs the compiler on one declaration; an unexpected failure becomes MOC099, never a generator crash.</summary>
-    internal static ModelOutput Compile(ModelDeclaration declaration)
+    /// <param name="declaration">The model.</param>
+    /// <param name="ilgpu">Whether the consumer references ILGPU: then its kernels are also emitted as ILGPU C# (<c>&lt;Model&gt;.Ilgpu.g.cs</c>).</param>
+    internal static ModelOutput Compile(ModelDeclaration declaration, bool ilgpu = false)
     {
         var diagnostics = new List<DiagnosticInfo>();
         var sources = new List<SourceInfo>();
@@ -68,6 +84,11 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
                 diagnostics.Add(new DiagnosticInfo(problem.Id, Locate(declaration, problem), problem.MessageArgs));
             foreach (var source in result.Sources)
                 sources.Add(new SourceInfo(source.HintName, source.Text));
+            if (ilgpu && result.Plan is not null)
+            {
+                var kernels = MoCGen.Compiler.Emit.FeedForwardKernelEmitter.EmitIlgpu(result.Plan);
+                sources.Add(new SourceInfo(kernels.HintName, kernels.Text));
+            }
         }
         catch (Exception e)
         {

@@ -20,6 +20,32 @@ internal static class Emitter
     /// </summary>
     public static int Run(IReadOnlyList<string> paths, string outDir, TextWriter stdout, TextWriter stderr)
     {
+        var sources = Generate(paths, stderr);
+        if (sources is null) return ExitCodes.ModelErrors;
+
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            foreach (var source in sources)
+            {
+                var path = Path.Combine(outDir, source.HintName);
+                WriteAtomically(path, source.Text);
+                stdout.WriteLine("wrote " + path);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot write to '{outDir}': {e.Message}");
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Runs the real generator over the files and returns what it generated, or null after writing its error
+    /// diagnostics (or its crash) to <paramref name="stderr"/>. Warnings and infos are written too.
+    /// </summary>
+    public static IReadOnlyList<MoCGen.Compiler.GeneratedSource>? Generate(IReadOnlyList<string> paths, TextWriter stderr)
+    {
         var input = ModelInput.Load(paths);
         // The generator itself, not ModelCompiler directly: the files are exactly what a build would compile.
         GeneratorDriver driver = CSharpGeneratorDriver.Create(
@@ -40,27 +66,11 @@ internal static class Emitter
             stderr.WriteLine($"mocgen: the generator failed: {result.Exception.GetType().Name}: {result.Exception.Message}");
             failed = true;
         }
-        if (failed) return ExitCodes.ModelErrors;
-
-        try
-        {
-            Directory.CreateDirectory(outDir);
-            foreach (var source in result.GeneratedSources)
-            {
-                var path = Path.Combine(outDir, source.HintName);
-                WriteAtomically(path, source.SourceText.ToString());
-                stdout.WriteLine("wrote " + path);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CliException($"cannot write to '{outDir}': {e.Message}");
-        }
-        return ExitCodes.Success;
+        return failed ? null : result.GeneratedSources.Select(s => new MoCGen.Compiler.GeneratedSource(s.HintName, s.SourceText.ToString())).ToList();
     }
 
     /// <summary>Writes beside the target, then renames over it: a reader (a running build) sees the old file or the new one, never a partial one.</summary>
-    private static void WriteAtomically(string path, string text)
+    internal static void WriteAtomically(string path, string text)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory); // a hint name may contain folders

@@ -4,7 +4,10 @@ using System.IO;
 
 namespace MoCGen.Cli;
 
-/// <summary>The <c>mocgen</c> command line: <c>inspect</c> prints a model's plan, <c>emit</c> writes its generated sources.</summary>
+/// <summary>
+/// The <c>mocgen</c> command line: <c>inspect</c> prints a model's plan, <c>emit</c> writes its generated sources,
+/// <c>ptx</c> compiles its CUDA sources to PTX.
+/// </summary>
 public static class Program
 {
     /// <summary>Entry point of the executable.</summary>
@@ -12,13 +15,14 @@ public static class Program
 
     /// <summary>
     /// Runs one command line with the given writers and returns the exit code: 0 success, 1 invalid
-    /// model (diagnostics written), 2 bad input or usage. Callable in-process, which is how the tests use it.
+    /// model or CUDA that does not compile (diagnostics written), 2 bad input or usage. Callable in-process, which is how the tests use it.
     /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("mocgen: the MoCGen model compiler outside a build.");
         root.Subcommands.Add(InspectCommand(stdout, stderr));
         root.Subcommands.Add(EmitCommand(stdout, stderr));
+        root.Subcommands.Add(PtxCommand(stdout, stderr));
 
         var parsed = root.Parse(args);
         var code = parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
@@ -40,6 +44,16 @@ public static class Program
         var output = new Option<string>("--out", "-o") { Description = "Folder to write the generated sources into (created if missing).", Required = true };
         var command = new Command("emit", "Run the MoCGen generator and write every generated source file.") { files, output };
         command.SetAction(r => Guard(stderr, () => Emitter.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), stdout, stderr)));
+        return command;
+    }
+
+    private static Command PtxCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var files = FilesArgument();
+        var output = new Option<string>("--out", "-o") { Description = "Folder to write the .ptx files into (created if missing).", Required = true };
+        var arch = new Option<string>("--arch") { Description = "GPU architecture to compile for.", DefaultValueFactory = _ => Compiler.Cuda.PtxToolchain.DefaultArch };
+        var command = new Command("ptx", "Compile every generated CUDA source to PTX (nvcc, else clang without a CUDA toolkit).") { files, output, arch };
+        command.SetAction(r => Guard(stderr, () => PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr)));
         return command;
     }
 
@@ -67,10 +81,10 @@ public static class ExitCodes
     /// <summary>Everything succeeded (info diagnostics may have been printed).</summary>
     public const int Success = 0;
 
-    /// <summary>At least one model is invalid; its diagnostics were written to stderr.</summary>
+    /// <summary>At least one model is invalid, or (ptx) a CUDA source does not compile; the messages were written to stderr.</summary>
     public const int ModelErrors = 1;
 
-    /// <summary>The command line or its files could not be used (missing file, no model, usage error).</summary>
+    /// <summary>The command line or its files could not be used (missing file, no model, usage error, no CUDA compiler for ptx).</summary>
     public const int BadInput = 2;
 }
 

@@ -121,10 +121,14 @@ public sealed class CliTests : IDisposable
         Assert.Equal("", result.Stderr);
         var path = Path.Combine(outDir, "TinyMoCExample.TinyMoC.g.cs");
         var twin = Path.Combine(outDir, "TinyMoCExample.TinyDense.g.cs");
-        Assert.Equal(new[] { "wrote " + twin, "wrote " + path }, result.Stdout.TrimEnd().Split('\n').Select(l => l.TrimEnd()).OrderBy(l => l, StringComparer.Ordinal));
+        // Each model also gets its CUDA carrier, <Model>.Cuda.g.cs (the kernels' CUDA C and launch table).
+        var cuda = Path.Combine(outDir, "TinyMoCExample.TinyMoC.Cuda.g.cs");
+        var twinCuda = Path.Combine(outDir, "TinyMoCExample.TinyDense.Cuda.g.cs");
+        var all = new[] { twin, twinCuda, path, cuda }.Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(all.Select(p => "wrote " + p), result.Stdout.TrimEnd().Split('\n').Select(l => l.TrimEnd()).OrderBy(l => l, StringComparer.Ordinal));
         Assert.Contains("public const int TopK = 88;", File.ReadAllText(path), StringComparison.Ordinal);
         Assert.Contains("public const int TopK = 704;", File.ReadAllText(twin), StringComparison.Ordinal);
-        Assert.Equal(new[] { twin, path }, Directory.GetFiles(outDir).Order(StringComparer.Ordinal)); // no temporary files left behind
+        Assert.Equal(all, Directory.GetFiles(outDir).Order(StringComparer.Ordinal)); // no temporary files left behind
     }
 
     [Fact]

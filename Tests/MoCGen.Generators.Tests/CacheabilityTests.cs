@@ -66,7 +66,7 @@ public sealed class CacheabilityTests
         var text = GoldenOutputTests.TinyMoC.Replace("TopK = 88", "TopK = 96");
         driver = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, CSharpSyntaxTree.ParseText(text, GeneratorHarness.ParseOptions, path: oldTree.FilePath)));
         Assert.All(Reasons(driver, MoCModelGenerator.TrackingNames.Outputs), r => Assert.Equal(IncrementalStepRunReason.Modified, r));
-        var generated = driver.GetRunResult().Results.Single().GeneratedSources.Single().SourceText.ToString();
+        var generated = driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == "TinyMoCExample.TinyMoC.g.cs").SourceText.ToString();
         Assert.Contains("public const int TopK = 96;", generated);
     }
 

@@ -19,7 +19,11 @@ public static class ModelEmitter
         (shape.Namespace.Length == 0 ? shape.Name : shape.Namespace + "." + shape.Name) + ".g.cs";
 
     public static IReadOnlyList<GeneratedSource> Emit(ModelPlan plan) =>
-        new[] { new GeneratedSource(HintName(plan.Shape), Tidy(TemplateRenderer.Render("Model", BuildModel(plan)))) };
+        new[]
+        {
+            new GeneratedSource(HintName(plan.Shape), Tidy(TemplateRenderer.Render("Model", BuildModel(plan)))),
+            FeedForwardKernelEmitter.EmitCuda(plan), // <Model>.Cuda.g.cs: CUDA C text + launch table
+        };
 
     /// <summary>
     /// Normalizes blank lines of rendered C#: at most one in a row, none right after '{' or before '}'.

@@ -1,0 +1,18 @@
+// Test-only stand-in for kernels/mocgen_cuda.h: just enough for clang-14 to compile CUDA C to PTX without a
+// CUDA toolkit (see ENVIRONMENT.md, "CUDA without a GPU"). The real header lives in kernels/.
+#pragma once
+#define CUDA_VERSION 12000
+typedef __SIZE_TYPE__ size_t;
+#define __host__ __attribute__((host))
+#define __device__ __attribute__((device))
+#define __global__ __attribute__((global))
+#define __shared__ __attribute__((shared))
+#define __constant__ __attribute__((constant))
+#define __forceinline__ __inline__ __attribute__((always_inline))
+#define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
+#include "__clang_cuda_builtin_vars.h"
+#include "__clang_cuda_libdevice_declares.h"
+#include "__clang_cuda_device_functions.h"
+static __device__ __forceinline__ int atomicAdd(int* address, int value) { return __nvvm_atom_add_gen_i(address, value); }
+static __device__ __forceinline__ float mocgen_exp(float x) { return __nvvm_ex2_approx_f(x * 1.4426950408889634f); }
+#define __float_as_uint(x) __builtin_bit_cast(unsigned int, (float)(x))  // clang's own is a libdevice call
