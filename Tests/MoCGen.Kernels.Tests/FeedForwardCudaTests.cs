@@ -71,7 +71,8 @@ public sealed class FeedForwardCudaTests
 
     private static void CompileToPtx(string includeDir, string tag)
     {
-        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (200, 520, 520), (32, 64, 8) })
+        // Odd shapes, K = 1, the dense twin, a small 1/8 model, and a LLaMA-7B-sized FFN (d 4096, d_ff 11008, K = d_ff / 8).
+        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (200, 520, 520), (32, 64, 8), (4096, 11008, 1376) })
         {
             var plan = KernelBuild.Plan($"Ptx{d}x{f}x{k}", d, f, k);
             var dir = Directory.CreateTempSubdirectory("mocgen-ptx-");
