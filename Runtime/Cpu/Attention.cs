@@ -155,7 +155,7 @@ public static unsafe class Attention
                         continue;
                     }
                     float mNew = Math.Max(m[r], Max(sr, valid));
-                    float sum = ExpShiftSum(sr, valid, mNew);
+                    float sum = VectorMath.ExpShiftSum(sr, valid, mNew);
                     if (valid < cols) new Span<float>(sr + valid, cols - valid).Clear();
                     if (j0 > 0)
                     {
@@ -282,44 +282,6 @@ public static unsafe class Attention
         float m = h.GetElement(0);
         for (int i = 1; i < 4; i++) m = Math.Max(m, h.GetElement(i));
         return m;
-    }
-
-    /// <summary>x = exp(x - shift); returns the sum of the new x.</summary>
-    private static float ExpShiftSum(float* x, int n, float shift)
-    {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var vs = Vector512.Create(shift);
-            var acc = Vector512<float>.Zero;
-            for (; i <= n - 16; i += 16)
-            {
-                var e = Vector512.Exp(Vector512.Load(x + i) - vs);
-                e.Store(x + i);
-                acc += e;
-            }
-            sum = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(shift);
-            var acc = Vector256<float>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var e = Vector256.Exp(Vector256.Load(x + i) - vs);
-                e.Store(x + i);
-                acc += e;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < n; i++)
-        {
-            float e = MathF.Exp(x[i] - shift);
-            x[i] = e;
-            sum += e;
-        }
-        return sum;
     }
 
     /// <summary>x = exp(x - shift).</summary>

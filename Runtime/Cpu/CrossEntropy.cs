@@ -83,7 +83,7 @@ public static unsafe class CrossEntropy
                     int target = ((int*)at)[t];
                     float max = Max(z, vocab);
                     float zt = z[target];
-                    float sum = ExpShiftSum(z, vocab, max);
+                    float sum = VectorMath.ExpShiftSum(z, vocab, max);
                     if (al != 0) ((float*)al)[t] = MathF.Log(sum) + (max - zt);
                     Scale(z, vocab, invTokens / sum);
                     z[target] -= invTokens;
@@ -170,44 +170,6 @@ public static unsafe class CrossEntropy
             sum = Vector256.Sum(acc);
         }
         for (; i < n; i++) sum += MathF.Exp(x[i] - shift);
-        return sum;
-    }
-
-    /// <summary>x = exp(x - shift); returns the sum of the new x.</summary>
-    private static float ExpShiftSum(float* x, int n, float shift)
-    {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var vs = Vector512.Create(shift);
-            var acc = Vector512<float>.Zero;
-            for (; i <= n - 16; i += 16)
-            {
-                var e = Vector512.Exp(Vector512.Load(x + i) - vs);
-                e.Store(x + i);
-                acc += e;
-            }
-            sum = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(shift);
-            var acc = Vector256<float>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var e = Vector256.Exp(Vector256.Load(x + i) - vs);
-                e.Store(x + i);
-                acc += e;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < n; i++)
-        {
-            float e = MathF.Exp(x[i] - shift);
-            x[i] = e;
-            sum += e;
-        }
         return sum;
     }
 

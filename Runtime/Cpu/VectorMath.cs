@@ -171,6 +171,44 @@ internal static unsafe class VectorMath
         }
     }
 
+    /// <summary>x = exp(x - shift); returns the sum of the new x.</summary>
+    public static float ExpShiftSum(float* x, int n, float shift)
+    {
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(shift);
+            var acc = Vector512<float>.Zero;
+            for (; i <= n - 16; i += 16)
+            {
+                var e = Vector512.Exp(Vector512.Load(x + i) - vs);
+                e.Store(x + i);
+                acc += e;
+            }
+            sum = Vector512.Sum(acc);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(shift);
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - 8; i += 8)
+            {
+                var e = Vector256.Exp(Vector256.Load(x + i) - vs);
+                e.Store(x + i);
+                acc += e;
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            float e = MathF.Exp(x[i] - shift);
+            x[i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
     /// <summary>Logistic sigmoid.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sigmoid(float z) => 1f / (1f + MathF.Exp(-z));

@@ -1,7 +1,5 @@
 using System;
-using System.Diagnostics;
 using System.IO;
-using System.Reflection;
 using Xunit;
 
 namespace MoCGen.Generators.Tests;
@@ -47,7 +45,7 @@ public sealed class ConsumerBuildTests
                 }
                 """);
 
-            var (exitCode, output) = Run("dotnet", $"build \"{folder.FullName}\" -c {Configuration()} -p:BuildProjectReferences=false -nologo", folder.FullName);
+            var (exitCode, output) = DotnetProcess.Run($"build \"{folder.FullName}\" -c {DotnetProcess.Configuration()} -p:BuildProjectReferences=false -nologo", folder.FullName);
 
             Assert.NotEqual(0, exitCode);
             // Line 5, column 45: the 'TopK = 900' argument.
@@ -58,29 +56,5 @@ public sealed class ConsumerBuildTests
         {
             folder.Delete(recursive: true);
         }
-    }
-
-    private static string Configuration() =>
-        typeof(ConsumerBuildTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-
-    private static (int ExitCode, string Output) Run(string file, string arguments, string workingDirectory)
-    {
-        var start = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {arguments} ran over 5 minutes");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

@@ -1,7 +1,5 @@
 using System;
-using System.Diagnostics;
 using System.IO;
-using System.Reflection;
 using Xunit;
 
 namespace MoCGen.Generators.Tests;
@@ -23,7 +21,7 @@ public sealed class PackageConsumerTests
             // A version of its own, so the NuGet cache can never serve an older build of the same number.
             var version = "0.1.0-test" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
             var feed = Path.Combine(folder.FullName, "feed");
-            var (packCode, packOutput) = Run("dotnet", $"pack \"{Path.Combine(root, "Runtime", "MoCGen.Runtime.csproj")}\" -c {Configuration()} --no-build -o \"{feed}\" -p:PackageVersion={version} -nologo", root);
+            var (packCode, packOutput) = DotnetProcess.Run($"pack \"{Path.Combine(root, "Runtime", "MoCGen.Runtime.csproj")}\" -c {DotnetProcess.Configuration()} --no-build -o \"{feed}\" -p:PackageVersion={version} -nologo", root);
             Assert.True(packCode == 0, packOutput);
 
             var app = Path.Combine(folder.FullName, "app");
@@ -67,7 +65,7 @@ public sealed class PackageConsumerTests
                 """);
 
             var environment = ("NUGET_PACKAGES", Path.Combine(folder.FullName, "packages"));
-            var (runCode, runOutput) = Run("dotnet", "run -nologo", app, environment);
+            var (runCode, runOutput) = DotnetProcess.Run("run -nologo", app, environment);
             Assert.True(runCode == 0, runOutput);
             Assert.Matches(@"params \d+ loss [0-9.]+", runOutput);
             // Loss of a near-uniform prediction over 32 tokens: ln 32 = 3.47.
@@ -77,30 +75,5 @@ public sealed class PackageConsumerTests
         {
             folder.Delete(recursive: true);
         }
-    }
-
-    private static string Configuration() =>
-        typeof(PackageConsumerTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-
-    private static (int ExitCode, string Output) Run(string file, string arguments, string workingDirectory, params (string Name, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        foreach (var (name, value) in environment) start.Environment[name] = value;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {arguments} ran over 5 minutes");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }
