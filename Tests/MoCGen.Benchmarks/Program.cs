@@ -10,8 +10,8 @@ using MoCGen.Benchmarks;
 using MoCGen.Benchmarks.Suites;
 using Spectre.Console;
 
-// dotnet run -c Release --project Tests/MoCGen.Benchmarks -- [gemm] [ffn-decode] [ffn-train] [model-train] [--repeats N] [--out file.json]
-string[] allSuites = ["gemm", "ffn-decode", "ffn-train", "model-train"];
+// dotnet run -c Release --project Tests/MoCGen.Benchmarks -- [gemm] [ffn-decode] [ffn-train] [model-train] [model-decode] [--repeats N] [--out file.json]
+string[] allSuites = ["gemm", "ffn-decode", "ffn-train", "model-train", "model-decode"];
 var suitesArgument = new Argument<string[]>("suites") { Description = "Suites to run: " + string.Join(", ", allSuites) + " (default: all).", Arity = ArgumentArity.ZeroOrMore };
 var repeatsOption = new Option<int>("--repeats") { Description = "Timed runs per row; the median is reported.", DefaultValueFactory = _ => 11 };
 var outOption = new Option<string>("--out") { Description = "JSON file for the results.", DefaultValueFactory = _ => Path.Combine("artifacts", "benchmarks", "results.json") };
@@ -41,7 +41,8 @@ root.SetAction(parsed =>
             "gemm" => GemmSuite.Run(repeats),
             "ffn-decode" => FeedForwardSuites.Decode(repeats, bandwidth.Figures["GB/s"]),
             "ffn-train" => FeedForwardSuites.Train(repeats),
-            _ => ModelTrainSuite.Run(repeats),
+            "model-train" => ModelTrainSuite.Run(repeats),
+            _ => ModelDecodeSuite.Run(repeats),
         });
     }
 

@@ -79,3 +79,68 @@ public static class TorchLlama
         return (both.cos().to_type(dtype), both.sin().to_type(dtype));
     }
 }
+
+/// <summary>Token-by-token decoding of <see cref="TorchLlama"/> with a key/value cache (the peer of MoCGen's DecodeSession).</summary>
+public sealed class TorchLlamaDecoder
+{
+    private readonly IReadOnlyDictionary<string, Tensor> _w;
+    private readonly LlamaSizes _s;
+    private readonly List<Tensor> _keys = new(), _values = new();
+    private int _position;
+
+    public TorchLlamaDecoder(IReadOnlyDictionary<string, Tensor> weights, LlamaSizes sizes)
+    {
+        _w = weights;
+        _s = sizes;
+        for (int l = 0; l < sizes.Layers; l++)
+        {
+            _keys.Add(empty(0));
+            _values.Add(empty(0));
+        }
+    }
+
+    /// <summary>Appends one token and returns the logits [vocab] for the next.</summary>
+    public Tensor Append(long token)
+    {
+        var s = _s;
+        var x = _w["model.embed_tokens.weight"][token].view(1, s.Hidden);
+        var inverse = pow(s.RopeTheta, -arange(0, s.HeadDim, 2, dtype: ScalarType.Float64) / s.HeadDim) * _position;
+        var angles = cat(new[] { inverse, inverse }, -1).to_type(x.dtype);
+        var (cos, sin) = (angles.cos(), angles.sin());
+        for (int l = 0; l < s.Layers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            var h = RmsNorm(x, _w[p + "input_layernorm.weight"], s.NormEps);
+            var q = h.matmul(_w[p + "self_attn.q_proj.weight"].t()).view(s.Heads, 1, s.HeadDim);
+            var k = h.matmul(_w[p + "self_attn.k_proj.weight"].t()).view(s.KvHeads, 1, s.HeadDim);
+            var v = h.matmul(_w[p + "self_attn.v_proj.weight"].t()).view(s.KvHeads, 1, s.HeadDim);
+            q = q * cos + RotateHalf(q) * sin;
+            k = k * cos + RotateHalf(k) * sin;
+            var keys = _position == 0 ? k : cat(new[] { _keys[l], k }, 1);
+            var values = _position == 0 ? v : cat(new[] { _values[l], v }, 1);
+            _keys[l].Dispose();
+            _values[l].Dispose();
+            _keys[l] = keys.DetachFromDisposeScope();
+            _values[l] = values.DetachFromDisposeScope();
+            int group = s.Heads / s.KvHeads;
+            var kk = group == 1 ? keys : keys.repeat_interleave(group, dim: 0);
+            var vv = group == 1 ? values : values.repeat_interleave(group, dim: 0);
+            var attention = nn.functional.softmax(q.matmul(kk.transpose(1, 2)) / Math.Sqrt(s.HeadDim), -1).matmul(vv).view(1, s.Hidden);
+            x = x + attention.matmul(_w[p + "self_attn.o_proj.weight"].t());
+            var h2 = RmsNorm(x, _w[p + "post_attention_layernorm.weight"], s.NormEps);
+            x = x + TorchFeedForward.Forward(h2, _w[p + "mlp.gate_proj.weight"], _w[p + "mlp.up_proj.weight"], _w[p + "mlp.down_proj.weight"], s.TopK);
+        }
+        _position++;
+        x = RmsNorm(x, _w["model.norm.weight"], s.NormEps);
+        return x.matmul((s.TieEmbeddings ? _w["model.embed_tokens.weight"] : _w["lm_head.weight"]).t()).view(s.Vocab);
+    }
+
+    private static Tensor RmsNorm(Tensor x, Tensor weight, double eps) =>
+        x * (x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).rsqrt() * weight;
+
+    private static Tensor RotateHalf(Tensor x)
+    {
+        long half = x.shape[^1] / 2;
+        return cat(new[] { -x.narrow(-1, half, half), x.narrow(-1, 0, half) }, -1);
+    }
+}
