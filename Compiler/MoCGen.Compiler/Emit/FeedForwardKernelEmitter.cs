@@ -28,6 +28,68 @@ public static class FeedForwardKernelEmitter
     /// <summary>Threads of a sparse up/down block.</summary>
     public const int FfnThreads = 128;
 
+    /// <summary>Batch bound of the decode kernels (Templates/FeedForwardDecode.scriban): 1 to 4 tokens.</summary>
+    public const int DecodeTokens = 4;
+
+    /// <summary>Decode gate GEMV: gate rows per block (a warp of <see cref="DecodeGemvLanes"/> threads each).</summary>
+    public const int DecodeGemvRows = 8;
+
+    /// <summary>Decode gate GEMV: threads per gate row.</summary>
+    public const int DecodeGemvLanes = 32;
+
+    /// <summary>Decode gate GEMV: columns of x staged in shared memory at a time (all of d up to 1024).</summary>
+    public static int DecodeGemvChunk(int hidden) => hidden < 1024 ? hidden : 1024;
+
+    /// <summary>Decode up/down: d_ff channels per block.</summary>
+    public const int DecodeRange = 64;
+
+    /// <summary>Decode up/down: threads per block.</summary>
+    public const int DecodeUpDownThreads = 256;
+
+    /// <summary>Default static shared-memory budget of a decode up/down block, bytes (48 KiB).</summary>
+    public const int DecodeSharedBudget = 48 * 1024;
+
+    /// <summary>Largest decode tile, rows.</summary>
+    public const int DecodeMaxTileRows = 32;
+
+    /// <summary>
+    /// R, the rows of W_u / W_d^T one decode up/down tile stages (R x d floats, one buffer reused for both): the most
+    /// that fit <paramref name="budgetBytes"/> beside the block's bookkeeping, 1 to <see cref="DecodeMaxTileRows"/>.
+    /// </summary>
+    public static int DecodeTileRows(int hidden, int budgetBytes = DecodeSharedBudget)
+    {
+        int fixedBytes = (2 * DecodeTokens * DecodeRange + DecodeRange + 1) * 4;
+        int rows = (budgetBytes - fixedBytes) / (4 * hidden + 4 * DecodeTokens);
+        return rows < 1 ? 1 : rows > DecodeMaxTileRows ? DecodeMaxTileRows : rows;
+    }
+
+    /// <summary>Static shared memory of the decode up/down kernel, bytes.</summary>
+    public static int DecodeUpDownSharedBytes(int hidden)
+    {
+        int r = DecodeTileRows(hidden);
+        return (r * hidden + r * DecodeTokens + 2 * DecodeTokens * DecodeRange + DecodeRange + 1) * 4;
+    }
+
+    /// <summary>The data FeedForwardDecode.scriban reads.</summary>
+    public sealed class DecodeTemplateData
+    {
+        public bool Cuda { get; set; }
+        public string Version { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string FullName { get; set; } = "";
+        public string Prefix { get; set; } = "";
+        public int Hidden { get; set; }
+        public int Intermediate { get; set; }
+        public int TopK { get; set; }
+        public int DecodeTokens { get; set; }
+        public int GemvRows { get; set; }
+        public int GemvLanes { get; set; }
+        public int GemvChunk { get; set; }
+        public int Range { get; set; }
+        public int TileRows { get; set; }
+        public int UpDownThreads { get; set; }
+    }
+
     /// <summary>The data FeedForward.scriban reads.</summary>
     public sealed class TemplateData
     {
@@ -57,11 +119,51 @@ public static class FeedForwardKernelEmitter
     /// <summary>The CUDA C text of the kernels (what <c>Cuda.FeedForwardSource</c> holds).</summary>
     public static string RenderCuda(ModelPlan plan) => Render(plan, cuda: true);
 
-    /// <summary>The ILGPU C# source of the kernels (the whole <c>.Ilgpu.g.cs</c> file).</summary>
-    public static string RenderIlgpu(ModelPlan plan) => Render(plan, cuda: false);
+    /// <summary>
+    /// The ILGPU C# source of the kernels (the whole <c>.Ilgpu.g.cs</c> file): the training kernels of
+    /// FeedForward.scriban in class <c>Ilgpu</c>, with the decode kernels of FeedForwardDecode.scriban nested in it
+    /// as <c>Ilgpu.Decode</c>.
+    /// </summary>
+    public static string RenderIlgpu(ModelPlan plan)
+    {
+        var training = Render(plan, cuda: false);
+        const string close = "}\n}\n";
+        int at = training.LastIndexOf(close, System.StringComparison.Ordinal);
+        if (at < 0 || at + close.Length != training.Length)
+            throw new System.InvalidOperationException("FeedForward.scriban's ILGPU rendering does not end with its two closing braces.");
+        return ModelEmitter.Tidy(training.Substring(0, at) + RenderDecode(plan, cuda: false) + close);
+    }
+
+    /// <summary>The CUDA C text of the decode kernels (what <c>Cuda.FeedForwardDecodeSource</c> holds).</summary>
+    public static string RenderDecodeCuda(ModelPlan plan) => RenderDecode(plan, cuda: true);
+
+    private static string RenderDecode(ModelPlan plan, bool cuda)
+    {
+        var s = plan.Shape;
+        var data = new DecodeTemplateData
+        {
+            Cuda = cuda,
+            Version = ModelEmitter.Version,
+            Name = s.Name,
+            FullName = FullName(s),
+            Prefix = KernelPrefix(s),
+            Hidden = s.Hidden,
+            Intermediate = s.Intermediate,
+            TopK = s.TopK,
+            DecodeTokens = DecodeTokens,
+            GemvRows = DecodeGemvRows,
+            GemvLanes = DecodeGemvLanes,
+            GemvChunk = DecodeGemvChunk(s.Hidden),
+            Range = DecodeRange,
+            TileRows = DecodeTileRows(s.Hidden),
+            UpDownThreads = DecodeUpDownThreads,
+        };
+        return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardDecode", data));
+    }
 
     /// <summary>The <c>.Cuda.g.cs</c> source: the CUDA text as a verbatim string plus the launch table.</summary>
-    public static GeneratedSource EmitCuda(ModelPlan plan) => new(CudaHintName(plan.Shape), CudaCarrier(plan, RenderCuda(plan)));
+    public static GeneratedSource EmitCuda(ModelPlan plan) =>
+        new(CudaHintName(plan.Shape), CudaCarrier(plan, RenderCuda(plan), RenderDecodeCuda(plan)));
 
     /// <summary>The <c>.Ilgpu.g.cs</c> source.</summary>
     public static GeneratedSource EmitIlgpu(ModelPlan plan) => new(IlgpuHintName(plan.Shape), RenderIlgpu(plan));
@@ -87,7 +189,7 @@ public static class FeedForwardKernelEmitter
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForward", data));
     }
 
-    private static string CudaCarrier(ModelPlan plan, string cudaText)
+    private static string CudaCarrier(ModelPlan plan, string cudaText, string decodeText)
     {
         var s = plan.Shape;
         string prefix = KernelPrefix(s);
@@ -117,6 +219,33 @@ public static class FeedForwardKernelEmitter
         Kernel(sb, "UpDown", prefix + "_up_down", FfnThreads, (s.Hidden + 2 * s.TopK) * 4,
             $"x, W_u [{s.Intermediate}, {s.Hidden}], W_d^T [{s.Intermediate}, {s.Hidden}], index, gate -> up [tokens, {s.TopK}], y [tokens, {s.Hidden}]; one block per token.",
             "(tokens, 1)");
+        sb.Append("        }\n\n");
+
+        int tileRows = DecodeTileRows(s.Hidden);
+        sb.Append("        /// <summary>The MoC feed-forward decode kernels (1 to ").Append(Int(DecodeTokens))
+            .Append(" tokens): gate GEMV and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; fp32 storage).</summary>\n");
+        sb.Append("        public const string FeedForwardDecodeSource = @\"").Append(decodeText.Replace("\"", "\"\"")).Append("\";\n\n");
+        sb.Append("        /// <summary>\n");
+        sb.Append("        /// Launch table of <see cref=\"FeedForwardDecodeSource\"/>, kernels in launch order; Top-K is the training kernel of\n");
+        sb.Append("        /// <see cref=\"FeedForwardSource\"/>, and y must be cleared to zero before UpDown (its blocks add into it).\n");
+        sb.Append("        /// </summary>\n");
+        sb.Append("        public static class FeedForwardDecodeLaunch\n        {\n");
+        sb.Append("            /// <summary>Most tokens one decode launch takes.</summary>\n");
+        sb.Append("            public const int MaxTokens = ").Append(Int(DecodeTokens)).Append(";\n");
+        sb.Append("            /// <summary>R: rows of W_u / W_d^T staged per shared-memory tile (budget ").Append(Int(DecodeSharedBudget)).Append(" bytes).</summary>\n");
+        sb.Append("            public const int TileRows = ").Append(Int(tileRows)).Append(";\n\n");
+        int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
+        int chunk = DecodeGemvChunk(s.Hidden);
+        Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * (chunk + DecodeGemvRows * DecodeGemvLanes) * 4,
+            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
+            $"({Int(gemvGrid)}, 1)");
+        Kernel(sb, "TopK", prefix + "_topk", select, (16 + 2 * select) * 4,
+            $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
+            "(tokens, 1)");
+        int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;
+        Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, DecodeUpDownSharedBytes(s.Hidden),
+            $"x, W_u [{s.Intermediate}, {s.Hidden}], W_d^T [{s.Intermediate}, {s.Hidden}], index, gate -> y [tokens, {s.Hidden}] (cleared first; atomicAdd); {DecodeRange} channels per block, tiles of {tileRows} rows.",
+            $"({Int(rangeGrid)}, 1)");
         sb.Append("        }\n    }\n}\n");
         return sb.ToString();
     }

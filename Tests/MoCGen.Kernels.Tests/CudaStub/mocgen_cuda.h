@@ -14,5 +14,6 @@ typedef __SIZE_TYPE__ size_t;
 #include "__clang_cuda_libdevice_declares.h"
 #include "__clang_cuda_device_functions.h"
 static __device__ __forceinline__ int atomicAdd(int* address, int value) { return __nvvm_atom_add_gen_i(address, value); }
+static __device__ __forceinline__ float atomicAdd(float* address, float value) { return __nvvm_atom_add_gen_f(address, value); }
 static __device__ __forceinline__ float mocgen_exp(float x) { return __nvvm_ex2_approx_f(x * 1.4426950408889634f); }
 #define __float_as_uint(x) __builtin_bit_cast(unsigned int, (float)(x))  // clang's own is a libdevice call

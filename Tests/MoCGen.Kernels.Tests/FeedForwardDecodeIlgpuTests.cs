@@ -1,0 +1,162 @@
+using System;
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using MoCGen.Compiler.Emit;
+using MoCGen.Cpu;
+using Xunit;
+
+namespace MoCGen.Kernels.Tests;
+
+/// <summary>
+/// The ILGPU rendering of Templates/FeedForwardDecode.scriban (<c>Ilgpu.Decode</c>: gate GEMV, then the training
+/// Top-K, then the SRAM-tiled up/down) on ILGPU's CPU accelerator for 1, 2 and 4 tokens, against MoCGen's CPU MoC
+/// FFN and a scalar double reference. Inputs and tolerances as in <see cref="FeedForwardIlgpuTests"/>: the gate is
+/// exact, indices and selected gate values exact, y within 1e-5 * S + 1e-7.
+/// </summary>
+public sealed class FeedForwardDecodeIlgpuTests
+{
+    [Theory] [InlineData(1)] [InlineData(2)] [InlineData(4)]
+    public void Decode_d200_dff520_K65(int tokens) => Run<Shape200x520x65>("Ffn200x520x65", tokens);
+
+    [Theory] [InlineData(1)] [InlineData(2)] [InlineData(4)]
+    public void Decode_d200_dff520_K1(int tokens) => Run<Shape200x520x1>("Ffn200x520x1", tokens);
+
+    [Theory] [InlineData(1)] [InlineData(2)] [InlineData(4)]
+    public void Decode_d32_dff64_K8(int tokens) => Run<Shape32x64x8>("Ffn32x64x8", tokens);
+
+    [Fact]
+    public void TileRowsComeFromTheSharedBudget()
+    {
+        Assert.Equal(32, FeedForwardKernelEmitter.DecodeTileRows(200));
+        Assert.Equal(2, FeedForwardKernelEmitter.DecodeTileRows(4096)); // two 16 KiB rows fit 48 KiB beside the bookkeeping, three do not
+        Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(4096) <= FeedForwardKernelEmitter.DecodeSharedBudget);
+        Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(200) <= FeedForwardKernelEmitter.DecodeSharedBudget);
+        Assert.Equal(8, FeedForwardKernelEmitter.DecodeTileRows(1000, 32 * 1024 + 2600));
+    }
+
+    private static void Run<TShape>(string name, int n) where TShape : struct, IFeedForwardShape
+    {
+        int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK;
+        var outer = KernelBuild.IlgpuKernels(KernelBuild.Plan(name, d, f, k));
+        var kernels = outer.GetNestedType("Decode")!;
+        Assert.NotNull(kernels);
+        Assert.Equal(d, Const(kernels, "HIDDEN"));
+        Assert.Equal(f, Const(kernels, "INTERMEDIATE"));
+        Assert.Equal(k, Const(kernels, "TOPK"));
+        Assert.Equal(FeedForwardKernelEmitter.DecodeTokens, Const(kernels, "DECODE_TOKENS"));
+        Assert.Equal(FeedForwardKernelEmitter.DecodeTileRows(d), Const(kernels, "TILE_ROWS"));
+
+        var rng = new Random(4321 + d + f + k + n);
+        float Sixteenths() => rng.Next(-8, 9) / 16f;
+        float Uniform() => (float)(rng.NextDouble() - 0.5);
+        var x = new float[n * d];
+        for (int i = 0; i < x.Length; i++) x[i] = Sixteenths();
+        if (n == 4) Array.Clear(x, 2 * d, d); // token 2: all gates 0, a full tie (the K lowest channels, several tiles' worth)
+        var wg = new float[f * d];
+        for (int i = 0; i < wg.Length; i++) wg[i] = Sixteenths();
+        var wu = new float[f * d];
+        for (int i = 0; i < wu.Length; i++) wu[i] = Uniform();
+        var wdT = new float[f * d];
+        for (int i = 0; i < wdT.Length; i++) wdT[i] = Uniform();
+
+        var g = new float[n * f];
+        var index = new int[n * k];
+        var gate = new float[n * k];
+        var y = new float[n * d];
+        using (var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia)))
+        using (var accelerator = context.CreateCPUAccelerator(0))
+        {
+            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GateGemv"));
+            var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(outer, "TopKSelect"));
+            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDownTiled"));
+            using var bx = accelerator.Allocate1D(x);
+            using var bwg = accelerator.Allocate1D(wg);
+            using var bwu = accelerator.Allocate1D(wu);
+            using var bwd = accelerator.Allocate1D(wdT);
+            using var bg = accelerator.Allocate1D<float>(g.Length);
+            using var bindex = accelerator.Allocate1D<int>(index.Length);
+            using var bgate = accelerator.Allocate1D<float>(gate.Length);
+            using var by = accelerator.Allocate1D<float>(y.Length);
+            int rows = Const(kernels, "GEMV_ROWS");
+            gemv(new KernelConfig(new Index1D((f + rows - 1) / rows), new Index1D(Const(kernels, "GEMV_THREADS"))), bx.View, bwg.View, bg.View, n);
+            topk(new KernelConfig(new Index1D(n), new Index1D(Const(outer, "SELECT_THREADS"))), bg.View, bindex.View, bgate.View, n);
+            by.MemSetToZero();
+            int range = Const(kernels, "RANGE");
+            upDown(new KernelConfig(new Index1D((f + range - 1) / range), new Index1D(Const(kernels, "UPDOWN_THREADS"))),
+                bx.View, bwu.View, bwd.View, bindex.View, bgate.View, by.View, n);
+            accelerator.Synchronize();
+            bg.CopyToCPU(g);
+            bindex.CopyToCPU(index);
+            bgate.CopyToCPU(gate);
+            by.CopyToCPU(y);
+        }
+
+        for (int t = 0; t < n; t++)
+        for (int j = 0; j < f; j++)
+        {
+            double s = 0;
+            for (int c = 0; c < d; c++) s += (double)x[t * d + c] * wg[j * d + c];
+            Assert.True(g[t * f + j] == (float)s, $"gate[{t},{j}] = {g[t * f + j]}, expected {s}");
+        }
+
+        var cpuY = new float[n * d];
+        var cpuIndex = new ushort[n * k];
+        var cpuGate = new float[n * k];
+        var cpuUp = new float[n * k];
+        var scratch = new float[MoCFeedForward<TShape, ushort>.GateScratchLength(n)];
+        MoCFeedForward<TShape, ushort>.Forward(n, x, new FeedForwardWeights(wg, wu, wdT), cpuY,
+            new FeedForwardSaved<ushort>(cpuIndex, cpuGate, cpuUp), scratch);
+
+        for (int t = 0; t < n; t++)
+        {
+            for (int s = 0; s < k; s++)
+            {
+                Assert.True(index[t * k + s] == cpuIndex[t * k + s], $"token {t} slot {s}: channel {index[t * k + s]}, CPU chose {cpuIndex[t * k + s]}");
+                Assert.Equal(cpuGate[t * k + s], gate[t * k + s]);
+            }
+            if (n == 4 && t == 2)
+                for (int s = 0; s < k; s++) Assert.Equal(s, index[t * k + s]);
+
+            var h = new double[k];
+            var hScale = new double[k];
+            for (int s = 0; s < k; s++)
+            {
+                int j = index[t * k + s];
+                double u = 0, uAbs = 0;
+                for (int c = 0; c < d; c++)
+                {
+                    u += (double)wu[j * d + c] * x[t * d + c];
+                    uAbs += Math.Abs((double)wu[j * d + c] * x[t * d + c]);
+                }
+                double z = gate[t * k + s];
+                h[s] = z / (1 + Math.Exp(-z)) * u;
+                hScale[s] = Math.Abs(z / (1 + Math.Exp(-z))) * uAbs;
+            }
+            for (int c = 0; c < d; c++)
+            {
+                double yc = 0, yAbs = 0;
+                for (int s = 0; s < k; s++)
+                {
+                    yc += h[s] * wdT[index[t * k + s] * d + c];
+                    yAbs += hScale[s] * Math.Abs(wdT[index[t * k + s] * d + c]);
+                }
+                Near(yc, y[t * d + c], yAbs, $"y[{t},{c}]");
+                Near(yc, cpuY[t * d + c], yAbs, $"CPU y[{t},{c}]");
+                Near(cpuY[t * d + c], y[t * d + c], 2 * yAbs, $"y[{t},{c}] vs CPU");
+            }
+        }
+    }
+
+    private static void Near(double expected, float actual, double sumAbs, string what)
+    {
+        double tolerance = 1e-5 * sumAbs + 1e-7;
+        Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what} = {actual}, expected {expected} (tolerance {tolerance:G3})");
+    }
+
+    private static int Const(Type kernels, string name) => (int)kernels.GetField(name)!.GetRawConstantValue()!;
+
+    private static T Kernel<T>(Type kernels, string name) where T : Delegate =>
+        kernels.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<T>();
+}
