@@ -55,16 +55,16 @@ public sealed class FeedForwardDecodeCudaTests
     [Fact]
     public void DecodeCompilesToPtxWithTheRepositoryHeader()
     {
-        var include = Path.Combine(RepoRoot(), "kernels");
-        if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || Clang() is null) return;
+        var include = ClangPtx.RepositoryKernels();
+        if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
         CompileToPtx(include, "repo");
     }
 
     [Fact]
     public void DecodeCompilesToPtxWithAStandInHeader()
     {
-        if (Clang() is null) return;
-        CompileToPtx(Path.Combine(ThisFolder(), "CudaStub"), "stub");
+        if (ClangPtx.Clang() is null) return;
+        CompileToPtx(ClangPtx.StandInKernels(), "stub");
     }
 
     private static void CompileToPtx(string includeDir, string tag)
@@ -72,45 +72,11 @@ public sealed class FeedForwardDecodeCudaTests
         foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (32, 64, 8), (4096, 11008, 1376) })
         {
             var plan = KernelBuild.Plan($"DecPtx{d}x{f}x{k}", d, f, k);
-            var dir = Directory.CreateTempSubdirectory("mocgen-decode-ptx-");
-            try
-            {
-                var cu = Path.Combine(dir.FullName, "decode.cu");
-                var ptx = Path.Combine(dir.FullName, "decode.ptx");
-                File.WriteAllText(cu, FeedForwardKernelEmitter.RenderDecodeCuda(plan));
-                var psi = new ProcessStartInfo(Clang()!) { RedirectStandardError = true, RedirectStandardOutput = true };
-                foreach (var a in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib", "-O2", "-S",
-                             "-I", includeDir, cu, "-o", ptx, "-Xclang", "-target-feature", "-Xclang", "+ptx70" })
-                    psi.ArgumentList.Add(a);
-                using var process = Process.Start(psi)!;
-                var stderr = process.StandardError.ReadToEndAsync();
-                process.StandardOutput.ReadToEnd();
-                process.WaitForExit();
-                Assert.True(process.ExitCode == 0, $"clang-14 ({tag} header) failed for d={d} d_ff={f} K={k}:\n{stderr.Result}");
-                var text = File.ReadAllText(ptx);
-                var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
-                foreach (var kernel in new[] { "_decode_gate_gemv", "_decode_up_down" })
-                    Assert.Contains(".entry " + prefix + kernel, text);
-                Assert.DoesNotContain("__nv_", text);
-            }
-            finally
-            {
-                dir.Delete(recursive: true);
-            }
+            var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), includeDir, $"d={d} d_ff={f} K={k} ({tag} header)");
+            var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
+            foreach (var kernel in new[] { "_decode_gate_gemv", "_decode_up_down" })
+                Assert.Contains(".entry " + prefix + kernel, text);
+            Assert.DoesNotContain("__nv_", text); // no libdevice call left: the driver can JIT-load the PTX as it is
         }
     }
-
-    private static string? Clang()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            var path = Path.Combine(dir, "clang-14");
-            if (dir.Length > 0 && File.Exists(path)) return path;
-        }
-        return null;
-    }
-
-    private static string ThisFolder([CallerFilePath] string file = "") => Path.GetDirectoryName(file)!;
-
-    private static string RepoRoot() => Path.GetFullPath(Path.Combine(ThisFolder(), "..", ".."));
 }

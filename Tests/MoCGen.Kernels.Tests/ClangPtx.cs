@@ -1,0 +1,56 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Runtime.CompilerServices;
+using Xunit;
+
+namespace MoCGen.Kernels.Tests;
+
+/// <summary>Compiles rendered CUDA C to PTX with clang-14's NVPTX backend, no CUDA toolkit (ENVIRONMENT.md).</summary>
+internal static class ClangPtx
+{
+    /// <summary>clang-14 on PATH, or null where it is absent (then the PTX checks have nothing to run).</summary>
+    public static string? Clang()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
+        {
+            var path = Path.Combine(dir, "clang-14");
+            if (dir.Length > 0 && File.Exists(path)) return path;
+        }
+        return null;
+    }
+
+    /// <summary>The repository's kernels/ folder.</summary>
+    public static string RepositoryKernels() => Path.GetFullPath(Path.Combine(ThisFolder(), "..", "..", "kernels"));
+
+    /// <summary>This project's minimal stand-in for kernels/mocgen_cuda.h.</summary>
+    public static string StandInKernels() => Path.Combine(ThisFolder(), "CudaStub");
+
+    /// <summary>The PTX of <paramref name="cudaText"/>; fails the test with clang's message when it does not compile.</summary>
+    public static string Compile(string cudaText, string includeDir, string what)
+    {
+        var dir = Directory.CreateTempSubdirectory("mocgen-ptx-");
+        try
+        {
+            var cu = Path.Combine(dir.FullName, "kernels.cu");
+            var ptx = Path.Combine(dir.FullName, "kernels.ptx");
+            File.WriteAllText(cu, cudaText);
+            var psi = new ProcessStartInfo(Clang()!) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in new[] { "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib", "-O2", "-S",
+                         "-I", includeDir, cu, "-o", ptx, "-Xclang", "-target-feature", "-Xclang", "+ptx70" })
+                psi.ArgumentList.Add(a);
+            using var process = Process.Start(psi)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"clang-14 failed for {what}:\n{stderr.Result}");
+            return File.ReadAllText(ptx);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static string ThisFolder([CallerFilePath] string file = "") => Path.GetDirectoryName(file)!;
+}
