@@ -10,7 +10,7 @@ namespace MoCGen.Inference;
 /// W_u and W_d per layer (the MoC decode path), attends over the cached keys and values, and returns the next-token
 /// logits. Weights are a decoder's flat parameter buffer (down projections transposed, as <see cref="MoCDecoder{TShape, TIndex}"/> keeps them).
 /// </summary>
-public sealed class DecodeSession<TShape, TIndex>
+public sealed class DecodeSession<TShape, TIndex> : ITokenDecoder
     where TShape : struct, IDecoderShape
     where TIndex : unmanaged, IBinaryInteger<TIndex>
 {
@@ -71,6 +71,9 @@ public sealed class DecodeSession<TShape, TIndex>
 
     /// <summary>Forgets the cached tokens.</summary>
     public void Reset() => Length = 0;
+
+    /// <inheritdoc />
+    public string Device => "cpu";
 
     /// <summary>
     /// Appends <paramref name="token"/> at position <see cref="Length"/> and returns the logits for the token after it

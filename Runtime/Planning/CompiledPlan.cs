@@ -8,6 +8,12 @@ public interface IMoCModel
 {
     /// <summary>The model's shapes, parameter table, memory plan and FLOP counts.</summary>
     static abstract CompiledPlan Plan { get; }
+
+    /// <summary>
+    /// A CPU decoder with a key/value cache over <paramref name="parameters"/> (the flat buffer laid out by
+    /// <see cref="Plan"/>, down projections transposed as training keeps them; read, not copied).
+    /// </summary>
+    static abstract Inference.ITokenDecoder CreateDecodeSession(float[] parameters);
 }
 
 /// <summary>The sizes of a compiled model, as declared and as derived.</summary>

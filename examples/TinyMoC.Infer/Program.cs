@@ -5,17 +5,21 @@ using System.Text;
 using MoCGen.Checkpoints;
 using MoCGen.Data;
 using MoCGen.Inference;
-using TinyMoCExample;
+using MoCGen;
 
 // tinymoc [--checkpoint runs/tinymoc/checkpoint.safetensors] [--prompt "text"] [--max-tokens 200]
-//         [--temperature 0.8] [--top-p 0.95] [--seed 1] [--device auto|cpu|cuda]
-return Infer.Run(args, Console.Out, Console.Error);
+//         [--temperature 0.8] [--top-p 0.95] [--seed 1] [--device auto|cpu|cuda] [--stats]
+// ShippedModel is the model this binary is built for (MSBuild property InferModel; TinyMoC by default).
+return Infer.Run<ShippedModel>(args, Console.Out, Console.Error);
 
-/// <summary>Loads a TinyMoC checkpoint and streams generated text, decoding on CPU with a key/value cache.</summary>
+/// <summary>Loads a checkpoint of the compiled model and streams generated text, decoding with a key/value cache.</summary>
 public static class Infer
 {
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static int Run<TModel>(string[] args, TextWriter output, TextWriter error) where TModel : IMoCModel
     {
+        var plan = TModel.Plan;
+        string name = plan.Shape.Name, tool = typeof(Infer).Assembly.GetName().Name ?? "tinymoc";
+        int context = plan.Shape.Context;
         try
         {
             var options = Options.Parse(args);
@@ -26,24 +30,25 @@ public static class Infer
                 throw new UsageException($"--device must be auto, cpu or cuda, not '{device}'.");
 
             var started = Stopwatch.StartNew();
-            var parameters = new float[TinyMoC.Plan.ParameterCount];
+            var parameters = new float[plan.ParameterCount];
             if (!File.Exists(options.Checkpoint))
                 throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
-            var loaded = ModelCheckpoint.Load(options.Checkpoint, TinyMoC.Plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
-            foreach (var note in loaded.Notes) error.WriteLine("tinymoc: note: " + note);
+            var loaded = ModelCheckpoint.Load(options.Checkpoint, plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
+            foreach (var note in loaded.Notes) error.WriteLine(tool + ": note: " + note);
 
             var prompt = ByteTokenizer.Instance.Encode(options.Prompt);
             if (prompt.Length == 0) throw new UsageException("The prompt is empty; pass --prompt \"some text\".");
-            if (prompt.Length >= TinyMoC.Context)
-                throw new UsageException($"The prompt is {prompt.Length} tokens; TinyMoC's context is {TinyMoC.Context}, so at most {TinyMoC.Context - 1} fit with room to generate.");
+            if (prompt.Length >= context)
+                throw new UsageException($"The prompt is {prompt.Length} tokens; {name}'s context is {context}, so at most {context - 1} fit with room to generate.");
 
-            var session = new DecodeSession<TinyMoC.DecoderShape, ushort>(TinyMoC.Plan, parameters);
+            var loadedAt = started.Elapsed;
+            var session = TModel.CreateDecodeSession(parameters);
             var sampler = new TokenSampler(options.Temperature, options.TopP, options.Seed);
             var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
             ReadOnlySpan<float> logits = default;
             foreach (var token in prompt) logits = session.Append(token);
             output.Write(options.Prompt);
-            int budget = Math.Min(options.MaxTokens, TinyMoC.Context - session.Length);
+            int budget = Math.Min(options.MaxTokens, context - session.Length);
             var firstToken = TimeSpan.Zero;
             var decoding = Stopwatch.StartNew();
             for (int i = 0; i < budget; i++)
@@ -56,23 +61,28 @@ public static class Infer
             }
             output.Write(decoder.Flush());
             output.WriteLine();
-            error.WriteLine($"[{budget} tokens, {budget / decoding.Elapsed.TotalSeconds:F1} tokens/s on CPU; first token {firstToken.TotalMilliseconds:F0} ms after start]");
+            double seconds = decoding.Elapsed.TotalSeconds;
+            if (options.Stats)
+                error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{{\"model\":\"{name}\",\"device\":\"{session.Device}\",\"prompt_tokens\":{prompt.Length},\"tokens\":{budget},\"decode_s\":{seconds:R},\"tokens_per_s\":{budget / seconds:R},\"load_ms\":{loadedAt.TotalMilliseconds:R},\"first_token_ms\":{firstToken.TotalMilliseconds:R}}}"));
+            else
+                error.WriteLine($"[{budget} tokens, {budget / seconds:F1} tokens/s on {session.Device}; first token {firstToken.TotalMilliseconds:F0} ms after start]");
             return 0;
         }
         catch (Exception e) when (e is UsageException or CheckpointException or IOException)
         {
-            error.WriteLine("tinymoc: " + e.Message);
+            error.WriteLine(tool + ": " + e.Message);
             return 2;
         }
     }
 
     private sealed class UsageException(string message) : Exception(message);
 
-    private sealed record Options(string Checkpoint, string Prompt, int MaxTokens, double Temperature, double TopP, ulong Seed, string Device)
+    private sealed record Options(string Checkpoint, string Prompt, int MaxTokens, double Temperature, double TopP, ulong Seed, string Device, bool Stats)
     {
         public static Options Parse(string[] args)
         {
-            var o = new Options(Path.Combine("runs", "tinymoc", "checkpoint.safetensors"), "The ", 200, 0.8, 0.95, 1, "auto");
+            var o = new Options(Path.Combine("runs", "tinymoc", "checkpoint.safetensors"), "The ", 200, 0.8, 0.95, 1, "auto", false);
             for (int i = 0; i < args.Length; i++)
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value.");
@@ -85,7 +95,8 @@ public static class Infer
                     "--top-p" => o with { TopP = Real(Value(), "--top-p") },
                     "--seed" => o with { Seed = (ulong)Number(Value(), "--seed", 0) },
                     "--device" => o with { Device = Value() },
-                    _ => throw new UsageException($"Unknown option '{args[i]}'. Options: --checkpoint, --prompt, --max-tokens, --temperature, --top-p, --seed, --device."),
+                    "--stats" => o with { Stats = true },
+                    _ => throw new UsageException($"Unknown option '{args[i]}'. Options: --checkpoint, --prompt, --max-tokens, --temperature, --top-p, --seed, --device, --stats."),
                 };
             }
             if (!(o.Temperature >= 0)) throw new UsageException("--temperature must be >= 0 (0 is greedy).");

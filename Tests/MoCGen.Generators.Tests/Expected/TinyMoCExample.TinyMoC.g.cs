@@ -199,6 +199,11 @@ partial class TinyMoC : global::MoCGen.IMoCModel
     /// <summary>A CPU decoder of this model for training steps of Batch x Context tokens, its arena laid out by <see cref="Plan"/>.</summary>
     public static global::MoCGen.Model.MoCDecoder<DecoderShape, ushort> CreateDecoder() => new(Plan);
 
+    /// <summary>A CPU decoder with a key/value cache over <paramref name="parameters"/> (laid out by <see cref="Plan"/>, down projections transposed).</summary>
+    public static global::MoCGen.Inference.DecodeSession<DecoderShape, ushort> CreateDecodeSession(float[] parameters) => new(Plan, parameters);
+
+    static global::MoCGen.Inference.ITokenDecoder global::MoCGen.IMoCModel.CreateDecodeSession(float[] parameters) => CreateDecodeSession(parameters);
+
     /// <summary>Forward pass of one feed-forward block for <paramref name="tokens"/> rows of <paramref name="x"/>; fills <paramref name="saved"/> for backward.</summary>
     public static void FeedForwardForward(int tokens, global::System.ReadOnlySpan<float> x, global::MoCGen.Cpu.FeedForwardWeights weights,
         global::System.Span<float> y, global::MoCGen.Cpu.FeedForwardSaved<ushort> saved, global::System.Span<float> scratch) =>
