@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Text;
+using MoCGen.Compiler.Planning;
+
+namespace MoCGen.Compiler.Emit;
+
+/// <summary>
+/// Renders the MoC feed-forward backward kernels from Templates/FeedForwardBackward.scriban: as CUDA C (for
+/// <c>&lt;Model&gt;.Cuda.g.cs</c>, with <see cref="AppendLaunchTable"/>) and as the ILGPU C# class <c>Backward</c>
+/// nested in the model's <c>Ilgpu</c> class. Launch order: the per-token kernel, then the weight-gradient kernel
+/// (per channel for MoC, a tiled GEMM for the dense twin). Neither uses floating-point atomics: deterministic.
+/// </summary>
+public static class FeedForwardBackwardEmitter
+{
+    /// <summary>Threads of a per-token block.</summary>
+    public const int TokenThreads = 128;
+
+    /// <summary>Threads per W_d^T row dot product in the per-token kernel (8 floats a step: one 32-byte sector).</summary>
+    public const int Lanes = 8;
+
+    /// <summary>Selected slots the per-token kernel stages in shared memory at a time.</summary>
+    public const int SlotTile = 256;
+
+    /// <summary>Threads of a per-channel weight-gradient block (also the tokens it looks up at a time).</summary>
+    public const int WeightThreads = 128;
+
+    /// <summary>Tokens of a per-channel weight-gradient chunk whose hits one thread lists (a divisor of <see cref="WeightThreads"/>).</summary>
+    public const int Segment = 32;
+
+    /// <summary>Dense weight-gradient GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads.</summary>
+    public const int Tile = 32;
+
+    /// <summary>The data FeedForwardBackward.scriban reads.</summary>
+    public sealed class TemplateData
+    {
+        public bool Cuda { get; set; }
+        public bool Dense { get; set; }
+        public string Version { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string FullName { get; set; } = "";
+        public string Prefix { get; set; } = "";
+        public int Hidden { get; set; }
+        public int Intermediate { get; set; }
+        public int TopK { get; set; }
+        public int TokenThreads { get; set; }
+        public int Lanes { get; set; }
+        public int SlotTile { get; set; }
+        public int WeightThreads { get; set; }
+        public int Segment { get; set; }
+        public int Tile { get; set; }
+    }
+
+    /// <summary>True for the dense SwiGLU twin (TopK == Intermediate): the weight gradients come from a tiled GEMM.</summary>
+    public static bool IsDense(PlanShape shape) => shape.TopK == shape.Intermediate;
+
+    /// <summary>The CUDA C text of the backward kernels (a whole translation unit).</summary>
+    public static string RenderCuda(ModelPlan plan) => Render(plan, cuda: true);
+
+    /// <summary>The ILGPU C# text of the backward kernels: <c>public static class Backward { ... }</c>, for the model's <c>Ilgpu</c> class.</summary>
+    public static string RenderIlgpu(ModelPlan plan) => Render(plan, cuda: false);
+
+    /// <summary>CUDA name of the per-token kernel.</summary>
+    public static string TokenKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_token";
+
+    /// <summary>CUDA name of the weight-gradient kernel: per channel, or the tiled GEMM for the dense twin.</summary>
+    public static string WeightsKernel(PlanShape shape) =>
+        FeedForwardKernelEmitter.KernelPrefix(shape) + (IsDense(shape) ? "_bwd_weights_gemm" : "_bwd_weights");
+
+    /// <summary>Static shared memory of the per-token kernel, bytes.</summary>
+    public static int TokenSharedBytes(int hidden) => (hidden + SlotTile * Lanes + 3 * SlotTile) * 4;
+
+    /// <summary>Static shared memory of the weight-gradient kernel, bytes.</summary>
+    public static int WeightsSharedBytes(bool dense) => dense ? 5 * Tile * (Tile + 1) * 4 : (5 * WeightThreads + WeightThreads / Segment) * 4;
+
+    /// <summary>Appends the CUDA text as <c>public const string FeedForwardBackwardSource</c> (members of the <c>Cuda</c> class).</summary>
+    public static void AppendSource(StringBuilder sb, ModelPlan plan)
+    {
+        sb.Append("        /// <summary>The MoC feed-forward backward kernels: per-token gradients, then the weight gradients (fp32, deterministic).</summary>\n");
+        sb.Append("        public const string FeedForwardBackwardSource = @\"").Append(RenderCuda(plan).Replace("\"", "\"\"")).Append("\";\n\n");
+    }
+
+    /// <summary>Appends <c>public static class FeedForwardBackwardLaunch</c>, the launch table of the backward kernels, in launch order.</summary>
+    public static void AppendLaunchTable(StringBuilder sb, ModelPlan plan)
+    {
+        var s = plan.Shape;
+        bool dense = IsDense(s);
+        string k = dense ? "d_ff" : "K";
+        sb.Append("        /// <summary>\n");
+        sb.Append("        /// Launch table of the backward kernels (FeedForwardBackwardSource), in launch order. gx is overwritten; the weight\n");
+        sb.Append("        /// gradients are accumulated (dW += ...). gradGate, gradUp, hidden [tokens, ").Append(k).Append("] carry gg, gu, h between the two.\n");
+        sb.Append("        /// </summary>\n");
+        sb.Append("        public static class FeedForwardBackwardLaunch\n        {\n");
+        sb.Append("            /// <summary>True when the weight gradients come from the dense tiled GEMM (TopK == Intermediate).</summary>\n");
+        sb.Append("            public const bool Dense = ").Append(dense ? "true" : "false").Append(";\n\n");
+        Kernel(sb, "Token", TokenKernel(s), TokenThreads, TokenSharedBytes(s.Hidden),
+            $"W_g, W_u, W_d^T [{s.Intermediate}, {s.Hidden}], index, gate, up [tokens, {s.TopK}], gy [tokens, {s.Hidden}] -> gx [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.TopK}]; one block per token.",
+            "(tokens, 1)");
+        if (dense)
+        {
+            int gridX = (s.Hidden + Tile - 1) / Tile, gridY = (s.Intermediate + Tile - 1) / Tile;
+            Kernel(sb, "Weights", WeightsKernel(s), Tile / 2 * (Tile / 2), WeightsSharedBytes(true),
+                $"x, gy [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.Intermediate}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); tiled GEMM, grid (ceil(d / {Tile}), ceil(d_ff / {Tile})).",
+                $"({Int(gridX)}, {Int(gridY)})");
+        }
+        else
+        {
+            Kernel(sb, "Weights", WeightsKernel(s), WeightThreads, WeightsSharedBytes(false),
+                $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); one block per channel.",
+                $"({Int(s.Intermediate)}, 1)");
+        }
+        sb.Append("        }\n");
+    }
+
+    private static string Render(ModelPlan plan, bool cuda)
+    {
+        var s = plan.Shape;
+        var data = new TemplateData
+        {
+            Cuda = cuda,
+            Dense = IsDense(s),
+            Version = ModelEmitter.Version,
+            Name = s.Name,
+            FullName = s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name,
+            Prefix = FeedForwardKernelEmitter.KernelPrefix(s),
+            Hidden = s.Hidden,
+            Intermediate = s.Intermediate,
+            TopK = s.TopK,
+            TokenThreads = TokenThreads,
+            Lanes = Lanes,
+            SlotTile = SlotTile,
+            WeightThreads = WeightThreads,
+            Segment = Segment,
+            Tile = Tile,
+        };
+        return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardBackward", data));
+    }
+
+    private static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
+    {
+        sb.Append("            /// <summary>").Append(Xml(doc)).Append("</summary>\n");
+        sb.Append("            public const string ").Append(name).Append("Kernel = \"").Append(symbol).Append("\";\n");
+        sb.Append("            /// <summary>Threads per block of <c>").Append(symbol).Append("</c>.</summary>\n");
+        sb.Append("            public const int ").Append(name).Append("Block = ").Append(Int(block)).Append(";\n");
+        sb.Append("            /// <summary>Static shared memory of <c>").Append(symbol).Append("</c>, bytes.</summary>\n");
+        sb.Append("            public const int ").Append(name).Append("SharedBytes = ").Append(Int(sharedBytes)).Append(";\n");
+        sb.Append("            /// <summary>Grid (x, y) of <c>").Append(symbol).Append("</c> for <paramref name=\"tokens\"/> tokens.</summary>\n");
+        sb.Append("            public static (int X, int Y) ").Append(name).Append("Grid(int tokens) => ").Append(grid).Append(";\n\n");
+    }
+
+    private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+
+    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
