@@ -30,13 +30,14 @@ public sealed class FeedForwardBackwardCudaTests
         Assert.Contains($"static constexpr int HIDDEN = {d};", cuda);
         Assert.Contains($"static constexpr int INTERMEDIATE = {f};", cuda);
         Assert.Contains($"static constexpr int TOPK = {k};", cuda);
-        foreach (var kernel in new[] { FeedForwardBackwardEmitter.TokenKernel(plan.Shape), FeedForwardBackwardEmitter.WeightsKernel(plan.Shape) })
+        foreach (var kernel in Kernels(plan.Shape))
         {
             int at = cuda.IndexOf(kernel + "(", StringComparison.Ordinal);
             Assert.True(at > 0, kernel + " is not in the text");
             Assert.Contains("extern \"C\" __global__ void __launch_bounds__", cuda.Substring(0, at));
         }
         Assert.Equal(k == f, cuda.Contains("_bwd_weights_gemm(", StringComparison.Ordinal));
+        Assert.Equal(k != f, cuda.Contains("_bwd_token(", StringComparison.Ordinal));
         Assert.DoesNotContain("atomicAdd", cuda);
         Assert.DoesNotContain("Group.", cuda);
         Assert.DoesNotContain("ArrayView", cuda);
@@ -75,6 +76,12 @@ public sealed class FeedForwardBackwardCudaTests
 
         var dense = Carrier("BwdDenseCarrier", 200, 520, 520);
         Assert.Contains("public const bool Dense = true;", dense);
+        Assert.DoesNotContain("TokenKernel", dense);
+        Assert.Contains("public const string GhKernel = \"mocgen_BwdDenseCarrier_ffn_bwd_dense_gh\";", dense);
+        Assert.Contains("public static (int X, int Y) GhGrid(int tokens) => (17, (tokens + 31) / 32);", dense);
+        Assert.Contains($"public const int GhSharedBytes = {2 * 32 * 33 * 4};", dense);
+        Assert.Contains("public const string GxKernel = \"mocgen_BwdDenseCarrier_ffn_bwd_dense_gx\";", dense);
+        Assert.Contains("public static (int X, int Y) GxGrid(int tokens) => (7, (tokens + 31) / 32);", dense);
         Assert.Contains("public const string WeightsKernel = \"mocgen_BwdDenseCarrier_ffn_bwd_weights_gemm\";", dense);
         Assert.Contains("public const int WeightsBlock = 256;", dense);
         Assert.Contains("public static (int X, int Y) WeightsGrid(int tokens) => (7, 17);", dense);
@@ -103,12 +110,16 @@ public sealed class FeedForwardBackwardCudaTests
         {
             var plan = KernelBuild.Plan($"BwdPtx{d}x{f}x{k}", d, f, k);
             var ptx = ClangPtx.Compile(FeedForwardBackwardEmitter.RenderCuda(plan), includeDir, $"backward d={d} d_ff={f} K={k} ({tag} header)");
-            Assert.Contains(".entry " + FeedForwardBackwardEmitter.TokenKernel(plan.Shape) + "(", ptx);
-            Assert.Contains(".entry " + FeedForwardBackwardEmitter.WeightsKernel(plan.Shape) + "(", ptx);
+            foreach (var kernel in Kernels(plan.Shape)) Assert.Contains(".entry " + kernel + "(", ptx);
             Assert.DoesNotContain("__nv_", ptx); // no libdevice call left: the driver can JIT-load the PTX as it is
             Assert.DoesNotContain("atom.", ptx); // deterministic: no atomics
         }
     }
+
+    /// <summary>The kernels in launch order: MoC per token and per channel; the dense twin's three GEMMs.</summary>
+    private static string[] Kernels(MoCGen.Compiler.Planning.PlanShape shape) => FeedForwardBackwardEmitter.IsDense(shape)
+        ? new[] { FeedForwardBackwardEmitter.DenseGhKernel(shape), FeedForwardBackwardEmitter.DenseGxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) }
+        : new[] { FeedForwardBackwardEmitter.TokenKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) };
 
     /// <summary>The source constant and launch table inside a stand-in <c>Cuda</c> class, checked to compile as C#.</summary>
     private static string Carrier(string name, int d, int f, int k)

@@ -36,36 +36,58 @@ public struct BwdShape32x64x8 : IFeedForwardShape { public static int Hidden => 
 /// </summary>
 public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
 {
-    private const int Tokens = 37; // more than one chunk of ROW_GROUPS / a full and a partial GEMM tile of tokens
+    private const int Tokens = 37; // a full and a partial 32-token GEMM tile
 
     [Fact] public void Backward_d200_dff520_K65() => Run<BwdShape200x520x65>("Bwd200x520x65");
     [Fact] public void Backward_d200_dff520_K1() => Run<BwdShape200x520x1>("Bwd200x520x1");
     [Fact] public void Backward_d200_dff520_Dense() => Run<BwdShape200x520x520>("Bwd200x520x520");
     [Fact] public void Backward_d32_dff64_K8() => Run<BwdShape32x64x8>("Bwd32x64x8");
 
-    /// <summary>MoC renders the per-channel weight-gradient kernel; the dense twin renders the tiled GEMM instead and reads no indices.</summary>
+    /// <summary>
+    /// The same kernels with their staging constants shrunk (edited in the rendered text) so that 37 tokens cross their
+    /// boundaries: three slot tiles per token (gx added across tiles), two token chunks per channel, and a list flush
+    /// between them for the channel every token selected.
+    /// </summary>
     [Fact]
-    public void DenseTwinRendersTheGemmAndMoCThePerChannelKernel()
+    public void Backward_d32_dff64_K8_SmallTiles() => Run<BwdShape32x64x8>("Bwd32x64x8Small", text => Replace(Replace(Replace(text,
+        "public const int SLOT_TILE = 256;", "public const int SLOT_TILE = 3;"),
+        "public const int WEIGHT_THREADS = 128;", "public const int WEIGHT_THREADS = 32;"),
+        "public const int LIST = 512;", "public const int LIST = 48;"));
+
+    private static string Replace(string text, string from, string to)
+    {
+        Assert.Contains(from, text);
+        return text.Replace(from, to);
+    }
+
+    /// <summary>MoC renders the per-token and per-channel kernels; the dense twin renders three tiled GEMMs instead and reads no indices.</summary>
+    [Fact]
+    public void DenseTwinRendersGemmsAndMoCTheSparseKernels()
     {
         var dense = FeedForwardBackwardEmitter.RenderIlgpu(KernelBuild.Plan("BwdDenseText", 32, 64, 64));
+        Assert.Contains("public static void DenseGh(", dense);
+        Assert.Contains("public static void DenseGx(", dense);
         Assert.Contains("public static void WeightsGemm(", dense);
         Assert.DoesNotContain("WeightsByChannel(", dense);
+        Assert.DoesNotContain("TokenBackward(", dense);
         Assert.DoesNotContain("index[", dense); // the dense twin reads no indices
         var moc = FeedForwardBackwardEmitter.RenderIlgpu(KernelBuild.Plan("BwdMoCText", 32, 64, 8));
+        Assert.Contains("public static void TokenBackward(", moc);
         Assert.Contains("public static void WeightsByChannel(", moc);
         Assert.DoesNotContain("WeightsGemm(", moc);
+        Assert.DoesNotContain("DenseGh(", moc);
         Assert.StartsWith("/// <summary>", moc.TrimStart());
         Assert.DoesNotContain("__syncthreads", moc);
         Assert.DoesNotContain("Atomic.", moc);
     }
 
-    private void Run<TShape>(string name) where TShape : struct, IFeedForwardShape
+    private void Run<TShape>(string name, Func<string, string>? edit = null) where TShape : struct, IFeedForwardShape
     {
         int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = Tokens;
         bool dense = k == f;
         var plan = KernelBuild.Plan(name, d, f, k);
         var clock = Stopwatch.StartNew();
-        var kernels = BackwardKernels(plan);
+        var kernels = BackwardKernels(plan, edit ?? (text => text));
         output.WriteLine($"Roslyn compile {clock.Elapsed.TotalMilliseconds:F0} ms");
         Assert.Equal(d, Const(kernels, "HIDDEN"));
         Assert.Equal(f, Const(kernels, "INTERMEDIATE"));
@@ -126,8 +148,6 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
         using (var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia)))
         using (var accelerator = context.CreateCPUAccelerator(0))
         {
-            var token = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "TokenBackward"));
             var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, dense ? "WeightsGemm" : "WeightsByChannel"));
             using var bx = accelerator.Allocate1D(x);
@@ -146,18 +166,43 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
             using var bdwu = accelerator.Allocate1D(dwu);
             using var bdwd = accelerator.Allocate1D(dwd);
             clock.Restart();
-            token(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "TOKEN_THREADS"))),
-                bwg.View, bwu.View, bwd.View, bindex.View, bgate.View, bup.View, bgy.View, bgx.View, bgg.View, bgu.View, bh.View, n);
-            accelerator.Synchronize();
-            output.WriteLine($"per-token kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
-            clock.Restart();
-            var config = dense
-                ? new KernelConfig(new Index2D((d + Const(kernels, "TILE") - 1) / Const(kernels, "TILE"), (f + Const(kernels, "TILE") - 1) / Const(kernels, "TILE")),
-                    new Index2D(Const(kernels, "GEMM_THREADS"), 1))
-                : new KernelConfig(new Index1D(f), new Index1D(Const(kernels, "WEIGHT_THREADS")));
-            weights(config, bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
-            accelerator.Synchronize();
-            output.WriteLine($"weight-gradient kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
+            if (dense)
+            {
+                int tile = Const(kernels, "TILE");
+                var group = new Index2D(Const(kernels, "GEMM_THREADS"), 1);
+                var gh = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "DenseGh"));
+                var gxKernel = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, int>>(kernels, "DenseGx"));
+                gh(new KernelConfig(new Index2D((f + tile - 1) / tile, (n + tile - 1) / tile), group),
+                    bwd.View, bgate.View, bup.View, bgy.View, bgg.View, bgu.View, bh.View, n);
+                accelerator.Synchronize();
+                output.WriteLine($"dense gh GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
+                clock.Restart();
+                gxKernel(new KernelConfig(new Index2D((d + tile - 1) / tile, (n + tile - 1) / tile), group),
+                    bwg.View, bwu.View, bgg.View, bgu.View, bgx.View, n);
+                accelerator.Synchronize();
+                output.WriteLine($"dense gx GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
+                clock.Restart();
+                weights(new KernelConfig(new Index2D((d + tile - 1) / tile, (f + tile - 1) / tile), group),
+                    bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
+                accelerator.Synchronize();
+                output.WriteLine($"dense weight GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
+            }
+            else
+            {
+                var token = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "TokenBackward"));
+                token(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "TOKEN_THREADS"))),
+                    bwg.View, bwu.View, bwd.View, bindex.View, bgate.View, bup.View, bgy.View, bgx.View, bgg.View, bgu.View, bh.View, n);
+                accelerator.Synchronize();
+                output.WriteLine($"per-token kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
+                clock.Restart();
+                weights(new KernelConfig(new Index1D(f), new Index1D(Const(kernels, "WEIGHT_THREADS"))),
+                    bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
+                accelerator.Synchronize();
+                output.WriteLine($"per-channel weight kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
+            }
             bgx.CopyToCPU(gx);
             bgg.CopyToCPU(gradGate);
             bgu.CopyToCPU(gradUp);
@@ -259,10 +304,10 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
     private static readonly ConcurrentDictionary<string, Type> Compiled = new();
 
     /// <summary>The rendered <c>Backward</c> class, compiled in memory inside a stand-in <c>Ilgpu</c> class and loaded.</summary>
-    private static Type BackwardKernels(ModelPlan plan) => Compiled.GetOrAdd(plan.Shape.Name, _ =>
+    private static Type BackwardKernels(ModelPlan plan, Func<string, string> edit) => Compiled.GetOrAdd(plan.Shape.Name, _ =>
     {
         var text = "#nullable enable\nusing System;\nusing ILGPU;\nusing ILGPU.Runtime;\n\nnamespace KernelDemo;\n\npartial class "
-            + plan.Shape.Name + "\n{\npublic static class Ilgpu\n{\n" + FeedForwardBackwardEmitter.RenderIlgpu(plan) + "}\n}\n";
+            + plan.Shape.Name + "\n{\npublic static class Ilgpu\n{\n" + edit(FeedForwardBackwardEmitter.RenderIlgpu(plan)) + "}\n}\n";
         var tree = CSharpSyntaxTree.ParseText(text, new CSharpParseOptions(LanguageVersion.Latest, DocumentationMode.Diagnose),
             path: plan.Shape.Name + ".Backward.g.cs");
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)

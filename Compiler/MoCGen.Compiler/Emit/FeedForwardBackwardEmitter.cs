@@ -7,8 +7,9 @@ namespace MoCGen.Compiler.Emit;
 /// <summary>
 /// Renders the MoC feed-forward backward kernels from Templates/FeedForwardBackward.scriban: as CUDA C (for
 /// <c>&lt;Model&gt;.Cuda.g.cs</c>, with <see cref="AppendLaunchTable"/>) and as the ILGPU C# class <c>Backward</c>
-/// nested in the model's <c>Ilgpu</c> class. Launch order: the per-token kernel, then the weight-gradient kernel
-/// (per channel for MoC, a tiled GEMM for the dense twin). Neither uses floating-point atomics: deterministic.
+/// nested in the model's <c>Ilgpu</c> class. Launch order for MoC: the per-token kernel (sparse gh, gg, gu, h and gx),
+/// then the per-channel weight-gradient kernel. The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
+/// gh (with the gg, gu, h epilogue), gx, and the weight gradients. No kernel uses atomics: deterministic.
 /// </summary>
 public static class FeedForwardBackwardEmitter
 {
@@ -27,7 +28,13 @@ public static class FeedForwardBackwardEmitter
     /// <summary>Tokens of a per-channel weight-gradient chunk whose hits one thread lists (a divisor of <see cref="WeightThreads"/>).</summary>
     public const int Segment = 32;
 
-    /// <summary>Dense weight-gradient GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads.</summary>
+    /// <summary>
+    /// Hits a per-channel weight-gradient block lists in shared memory before adding them into its rows (at least
+    /// <see cref="WeightThreads"/>): at K = d_ff / 8 a flush comes about every LIST * 8 tokens.
+    /// </summary>
+    public const int List = 512;
+
+    /// <summary>Dense-twin GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads.</summary>
     public const int Tile = 32;
 
     /// <summary>The data FeedForwardBackward.scriban reads.</summary>
@@ -47,10 +54,11 @@ public static class FeedForwardBackwardEmitter
         public int SlotTile { get; set; }
         public int WeightThreads { get; set; }
         public int Segment { get; set; }
+        public int List { get; set; }
         public int Tile { get; set; }
     }
 
-    /// <summary>True for the dense SwiGLU twin (TopK == Intermediate): the weight gradients come from a tiled GEMM.</summary>
+    /// <summary>True for the dense SwiGLU twin (TopK == Intermediate): the backward runs as tiled GEMMs.</summary>
     public static bool IsDense(PlanShape shape) => shape.TopK == shape.Intermediate;
 
     /// <summary>The CUDA C text of the backward kernels (a whole translation unit).</summary>
@@ -59,8 +67,14 @@ public static class FeedForwardBackwardEmitter
     /// <summary>The ILGPU C# text of the backward kernels: <c>public static class Backward { ... }</c>, for the model's <c>Ilgpu</c> class.</summary>
     public static string RenderIlgpu(ModelPlan plan) => Render(plan, cuda: false);
 
-    /// <summary>CUDA name of the per-token kernel.</summary>
+    /// <summary>CUDA name of the per-token kernel (MoC).</summary>
     public static string TokenKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_token";
+
+    /// <summary>CUDA name of the dense twin's gh GEMM (with the gg, gu, h epilogue).</summary>
+    public static string DenseGhKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_dense_gh";
+
+    /// <summary>CUDA name of the dense twin's gx GEMM.</summary>
+    public static string DenseGxKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_dense_gx";
 
     /// <summary>CUDA name of the weight-gradient kernel: per channel, or the tiled GEMM for the dense twin.</summary>
     public static string WeightsKernel(PlanShape shape) =>
@@ -69,8 +83,11 @@ public static class FeedForwardBackwardEmitter
     /// <summary>Static shared memory of the per-token kernel, bytes.</summary>
     public static int TokenSharedBytes(int hidden) => (hidden + SlotTile * Lanes + 3 * SlotTile) * 4;
 
+    /// <summary>Static shared memory of the dense twin's gh GEMM (two tiles) and gx GEMM (four tiles), bytes.</summary>
+    public static int DenseSharedBytes(int tiles) => tiles * Tile * (Tile + 1) * 4;
+
     /// <summary>Static shared memory of the weight-gradient kernel, bytes.</summary>
-    public static int WeightsSharedBytes(bool dense) => dense ? 5 * Tile * (Tile + 1) * 4 : (5 * WeightThreads + WeightThreads / Segment) * 4;
+    public static int WeightsSharedBytes(bool dense) => dense ? DenseSharedBytes(5) : (4 * WeightThreads + WeightThreads / Segment + 4 * List) * 4;
 
     /// <summary>Appends the CUDA text as <c>public const string FeedForwardBackwardSource</c> (members of the <c>Cuda</c> class).</summary>
     public static void AppendSource(StringBuilder sb, ModelPlan plan)
@@ -87,23 +104,30 @@ public static class FeedForwardBackwardEmitter
         string k = dense ? "d_ff" : "K";
         sb.Append("        /// <summary>\n");
         sb.Append("        /// Launch table of the backward kernels (FeedForwardBackwardSource), in launch order. gx is overwritten; the weight\n");
-        sb.Append("        /// gradients are accumulated (dW += ...). gradGate, gradUp, hidden [tokens, ").Append(k).Append("] carry gg, gu, h between the two.\n");
+        sb.Append("        /// gradients are accumulated (dW += ...). gradGate, gradUp, hidden [tokens, ").Append(k).Append("] carry gg, gu, h between the kernels.\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static class FeedForwardBackwardLaunch\n        {\n");
-        sb.Append("            /// <summary>True when the weight gradients come from the dense tiled GEMM (TopK == Intermediate).</summary>\n");
+        sb.Append("            /// <summary>True for the dense twin: Gh, Gx, Weights (tiled GEMMs); false for MoC: Token, Weights.</summary>\n");
         sb.Append("            public const bool Dense = ").Append(dense ? "true" : "false").Append(";\n\n");
-        Kernel(sb, "Token", TokenKernel(s), TokenThreads, TokenSharedBytes(s.Hidden),
-            $"W_g, W_u, W_d^T [{s.Intermediate}, {s.Hidden}], index, gate, up [tokens, {s.TopK}], gy [tokens, {s.Hidden}] -> gx [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.TopK}]; one block per token.",
-            "(tokens, 1)");
+        int tokenTiles = Tile - 1;
+        int gemmThreads = Tile / 2 * (Tile / 2);
         if (dense)
         {
-            int gridX = (s.Hidden + Tile - 1) / Tile, gridY = (s.Intermediate + Tile - 1) / Tile;
-            Kernel(sb, "Weights", WeightsKernel(s), Tile / 2 * (Tile / 2), WeightsSharedBytes(true),
+            Kernel(sb, "Gh", DenseGhKernel(s), gemmThreads, DenseSharedBytes(2),
+                $"W_d^T [{s.Intermediate}, {s.Hidden}], gate, up [tokens, {s.Intermediate}], gy [tokens, {s.Hidden}] -> gradGate, gradUp, hidden [tokens, {s.Intermediate}]; tiled GEMM, grid (ceil(d_ff / {Tile}), ceil(tokens / {Tile})).",
+                $"({Int((s.Intermediate + Tile - 1) / Tile)}, (tokens + {Int(tokenTiles)}) / {Int(Tile)})");
+            Kernel(sb, "Gx", DenseGxKernel(s), gemmThreads, DenseSharedBytes(4),
+                $"W_g, W_u [{s.Intermediate}, {s.Hidden}], gradGate, gradUp [tokens, {s.Intermediate}] -> gx [tokens, {s.Hidden}]; tiled GEMM, grid (ceil(d / {Tile}), ceil(tokens / {Tile})).",
+                $"({Int((s.Hidden + Tile - 1) / Tile)}, (tokens + {Int(tokenTiles)}) / {Int(Tile)})");
+            Kernel(sb, "Weights", WeightsKernel(s), gemmThreads, WeightsSharedBytes(true),
                 $"x, gy [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.Intermediate}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); tiled GEMM, grid (ceil(d / {Tile}), ceil(d_ff / {Tile})).",
-                $"({Int(gridX)}, {Int(gridY)})");
+                $"({Int((s.Hidden + Tile - 1) / Tile)}, {Int((s.Intermediate + Tile - 1) / Tile)})");
         }
         else
         {
+            Kernel(sb, "Token", TokenKernel(s), TokenThreads, TokenSharedBytes(s.Hidden),
+                $"W_g, W_u, W_d^T [{s.Intermediate}, {s.Hidden}], index, gate, up [tokens, {s.TopK}], gy [tokens, {s.Hidden}] -> gx [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.TopK}]; one block per token.",
+                "(tokens, 1)");
             Kernel(sb, "Weights", WeightsKernel(s), WeightThreads, WeightsSharedBytes(false),
                 $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); one block per channel.",
                 $"({Int(s.Intermediate)}, 1)");
@@ -130,6 +154,7 @@ public static class FeedForwardBackwardEmitter
             SlotTile = SlotTile,
             WeightThreads = WeightThreads,
             Segment = Segment,
+            List = List,
             Tile = Tile,
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardBackward", data));
