@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Runtime.CompilerServices;
 using MoCGen.Compiler.Emit;
+using MoCGen.Compiler.Spec;
 using Xunit;
 
 namespace MoCGen.Kernels.Tests;
@@ -49,7 +50,31 @@ public sealed class FeedForwardCudaTests
         Assert.Contains("public const string GateGemmKernel = \"mocgen_Carrier_ffn_gate_gemm\";", carrier.Text);
         Assert.Contains("public const int GateGemmBlock = 256;", carrier.Text);
         Assert.Contains("public static (int X, int Y) GateGemmGrid(int tokens) => (17, (tokens + 31) / 32);", carrier.Text);
-        Assert.Contains($"public const int UpDownSharedBytes = {(200 + 2 * 65) * 4};", carrier.Text);
+        Assert.Contains($"public const int UpDownSharedBytes = {(200 + 2 * 65 + 4 * 8 * 33) * 4};", carrier.Text);
+        Assert.Contains("public const string WeightStorage = \"fp32\";", carrier.Text);
+        Assert.Contains("public const int WeightBytes = 4;", carrier.Text);
+        Assert.DoesNotContain("mocgen_bf16", carrier.Text);
+    }
+
+    [Fact]
+    public void Bf16PlanRendersBf16WeightArguments()
+    {
+        var plan = KernelBuild.Plan("CarrierBf16", 200, 520, 65, weights: StoredPrecision.BFloat16);
+        var carrier = FeedForwardKernelEmitter.EmitCuda(plan).Text;
+        Assert.Contains("public const string WeightStorage = \"bf16\";", carrier);
+        Assert.Contains("public const int WeightBytes = 2;", carrier);
+        Assert.Contains("W_g bf16 [520, 200]", carrier);
+        foreach (var cuda in new[] { FeedForwardKernelEmitter.RenderCuda(plan), FeedForwardKernelEmitter.RenderDecodeCuda(plan) })
+        {
+            Assert.Contains("#include \"mocgen_bf16.h\"", cuda);
+            Assert.Contains("const mocgen_bf16* __restrict__ wg", cuda);
+            Assert.Contains("mocgen_load_bf16x8(", cuda); // d = 200: 16-byte loads
+            Assert.DoesNotContain("const float* __restrict__ wu", cuda);
+        }
+        var ilgpu = FeedForwardKernelEmitter.RenderIlgpu(plan);
+        Assert.Contains("ArrayView<ushort> wg", ilgpu);
+        Assert.Contains("Interop.IntAsFloat((uint)", ilgpu);
+        Assert.DoesNotContain("ArrayView<float> wu", ilgpu);
     }
 
     /// <summary>With the repository's kernels/mocgen_cuda.h (skipped, by returning early, until that header exists).</summary>
@@ -72,10 +97,12 @@ public sealed class FeedForwardCudaTests
     private static void CompileToPtx(string includeDir, string tag)
     {
         // Odd shapes, K = 1, the dense twin, a small 1/8 model, and a LLaMA-7B-sized FFN (d 4096, d_ff 11008, K = d_ff / 8).
-        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (200, 520, 520), (32, 64, 8), (4096, 11008, 1376) })
+        // Each in fp32 and in bf16 storage; d = 200 takes 16-byte bf16 loads, d = 36 8-byte ones, d = 30 4-byte ones.
+        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (200, 520, 520), (32, 64, 8), (36, 72, 9), (30, 60, 7), (4096, 11008, 1376) })
+        foreach (var weights in new[] { StoredPrecision.Float32, StoredPrecision.BFloat16 })
         {
-            var plan = KernelBuild.Plan($"Ptx{d}x{f}x{k}", d, f, k);
-            var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderCuda(plan), includeDir, $"d={d} d_ff={f} K={k} ({tag} header)");
+            var plan = KernelBuild.Plan($"Ptx{d}x{f}x{k}{weights}", d, f, k, heads: d % 4 == 0 ? 2 : 1, weights: weights);
+            var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderCuda(plan), includeDir, $"d={d} d_ff={f} K={k} {weights} ({tag} header)");
             var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
             foreach (var kernel in new[] { "_gate_gemm", "_topk", "_up_down" })
                 Assert.Contains(".entry " + prefix + kernel, text);

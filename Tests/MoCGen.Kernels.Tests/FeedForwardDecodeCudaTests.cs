@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Runtime.CompilerServices;
 using MoCGen.Compiler.Emit;
+using MoCGen.Compiler.Spec;
 using Xunit;
 
 namespace MoCGen.Kernels.Tests;
@@ -69,10 +70,11 @@ public sealed class FeedForwardDecodeCudaTests
 
     private static void CompileToPtx(string includeDir, string tag)
     {
-        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (32, 64, 8), (4096, 11008, 1376) })
+        foreach (var (d, f, k) in new[] { (200, 520, 65), (200, 520, 1), (32, 64, 8), (36, 72, 9), (30, 60, 7), (4096, 11008, 1376) })
+        foreach (var weights in new[] { StoredPrecision.Float32, StoredPrecision.BFloat16 })
         {
-            var plan = KernelBuild.Plan($"DecPtx{d}x{f}x{k}", d, f, k);
-            var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), includeDir, $"d={d} d_ff={f} K={k} ({tag} header)");
+            var plan = KernelBuild.Plan($"DecPtx{d}x{f}x{k}{weights}", d, f, k, heads: d % 4 == 0 ? 2 : 1, weights: weights);
+            var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), includeDir, $"d={d} d_ff={f} K={k} {weights} ({tag} header)");
             var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
             foreach (var kernel in new[] { "_decode_gate_gemv", "_decode_up_down" })
                 Assert.Contains(".entry " + prefix + kernel, text);

@@ -3,9 +3,12 @@ using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
+using MoCGen.Checkpoints;
 using MoCGen.Compiler.Emit;
+using MoCGen.Compiler.Spec;
 using MoCGen.Cpu;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace MoCGen.Kernels.Tests;
 
@@ -13,9 +16,10 @@ namespace MoCGen.Kernels.Tests;
 /// The ILGPU rendering of Templates/FeedForwardDecode.scriban (<c>Ilgpu.Decode</c>: gate GEMV, then the training
 /// Top-K, then the SRAM-tiled up/down) on ILGPU's CPU accelerator for 1, 2 and 4 tokens, against MoCGen's CPU MoC
 /// FFN and a scalar double reference. Inputs and tolerances as in <see cref="FeedForwardIlgpuTests"/>: the gate is
-/// exact, indices and selected gate values exact, y within 1e-5 * S + 1e-7.
+/// exact, indices and selected gate values exact, y within 1e-5 * S + 1e-7. The bf16 variants store the weights as
+/// bf16 (the references use the same rounded values).
 /// </summary>
-public sealed class FeedForwardDecodeIlgpuTests
+public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
 {
     [Theory] [InlineData(1)] [InlineData(2)] [InlineData(4)]
     public void Decode_d200_dff520_K65(int tokens) => Run<Shape200x520x65>("Ffn200x520x65", tokens);
@@ -26,6 +30,12 @@ public sealed class FeedForwardDecodeIlgpuTests
     [Theory] [InlineData(1)] [InlineData(2)] [InlineData(4)]
     public void Decode_d32_dff64_K8(int tokens) => Run<Shape32x64x8>("Ffn32x64x8", tokens);
 
+    [Theory] [InlineData(1)] [InlineData(4)]
+    public void Decode_d200_dff520_K65_Bf16(int tokens) => Run<Shape200x520x65>("Ffn200x520x65", tokens, bf16: true);
+
+    [Theory] [InlineData(3)]
+    public void Decode_d32_dff64_K8_Bf16(int tokens) => Run<Shape32x64x8>("Ffn32x64x8", tokens, bf16: true);
+
     [Fact]
     public void TileRowsComeFromTheSharedBudget()
     {
@@ -33,20 +43,22 @@ public sealed class FeedForwardDecodeIlgpuTests
         Assert.Equal(2, FeedForwardKernelEmitter.DecodeTileRows(4096)); // two 16 KiB rows fit 48 KiB beside the bookkeeping, three do not
         Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(4096) <= FeedForwardKernelEmitter.DecodeSharedBudget);
         Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(200) <= FeedForwardKernelEmitter.DecodeSharedBudget);
-        Assert.Equal(8, FeedForwardKernelEmitter.DecodeTileRows(1000, 32 * 1024 + 2600));
+        Assert.Equal(8, FeedForwardKernelEmitter.DecodeTileRows(1000, 32 * 1024 + 6800));
+        Assert.Equal(5, FeedForwardKernelEmitter.DecodeTileRows(4096, 48 * 1024, weightBytes: 2)); // bf16 rows take half the room
     }
 
-    private static void Run<TShape>(string name, int n) where TShape : struct, IFeedForwardShape
+    private void Run<TShape>(string name, int n, bool bf16 = false) where TShape : struct, IFeedForwardShape
     {
         int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK;
-        var outer = KernelBuild.IlgpuKernels(KernelBuild.Plan(name, d, f, k));
+        var plan = KernelBuild.Plan(name, d, f, k, weights: bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32);
+        var outer = KernelBuild.IlgpuKernels(plan);
         var kernels = outer.GetNestedType("Decode")!;
         Assert.NotNull(kernels);
         Assert.Equal(d, Const(kernels, "HIDDEN"));
         Assert.Equal(f, Const(kernels, "INTERMEDIATE"));
         Assert.Equal(k, Const(kernels, "TOPK"));
         Assert.Equal(FeedForwardKernelEmitter.DecodeTokens, Const(kernels, "DECODE_TOKENS"));
-        Assert.Equal(FeedForwardKernelEmitter.DecodeTileRows(d), Const(kernels, "TILE_ROWS"));
+        Assert.Equal(FeedForwardKernelEmitter.DecodeTileRows(plan.Shape), Const(kernels, "TILE_ROWS"));
 
         var rng = new Random(4321 + d + f + k + n);
         float Sixteenths() => rng.Next(-8, 9) / 16f;
@@ -65,16 +77,20 @@ public sealed class FeedForwardDecodeIlgpuTests
         var index = new int[n * k];
         var gate = new float[n * k];
         var y = new float[n * d];
-        using (var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia)))
-        using (var accelerator = context.CreateCPUAccelerator(0))
+        if (bf16) Launch(Bf16.Round(wg), Bf16.Round(wu), Bf16.Round(wdT));
+        else Launch(wg, wu, wdT);
+
+        void Launch<TW>(TW[] wgStored, TW[] wuStored, TW[] wdStored) where TW : unmanaged
         {
-            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GateGemv"));
+            using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
+            using var accelerator = context.CreateCPUAccelerator(0);
+            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, int>>(kernels, "GateGemv"));
             var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(outer, "TopKSelect"));
-            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDownTiled"));
+            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<TW>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDownTiled"));
             using var bx = accelerator.Allocate1D(x);
-            using var bwg = accelerator.Allocate1D(wg);
-            using var bwu = accelerator.Allocate1D(wu);
-            using var bwd = accelerator.Allocate1D(wdT);
+            using var bwg = accelerator.Allocate1D(wgStored);
+            using var bwu = accelerator.Allocate1D(wuStored);
+            using var bwd = accelerator.Allocate1D(wdStored);
             using var bg = accelerator.Allocate1D<float>(g.Length);
             using var bindex = accelerator.Allocate1D<int>(index.Length);
             using var bgate = accelerator.Allocate1D<float>(gate.Length);
@@ -147,12 +163,17 @@ public sealed class FeedForwardDecodeIlgpuTests
                 Near(cpuY[t * d + c], y[t * d + c], 2 * yAbs, $"y[{t},{c}] vs CPU");
             }
         }
+        output.WriteLine($"{(bf16 ? "bf16" : "fp32")} weights, {n} token(s): largest |error| / tolerance {worst:F4}");
     }
 
-    private static void Near(double expected, float actual, double sumAbs, string what)
+    private double worst;
+
+    private void Near(double expected, float actual, double sumAbs, string what)
     {
         double tolerance = 1e-5 * sumAbs + 1e-7;
-        Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what} = {actual}, expected {expected} (tolerance {tolerance:G3})");
+        double error = Math.Abs(expected - actual);
+        worst = Math.Max(worst, error / tolerance);
+        Assert.True(error <= tolerance, $"{what} = {actual}, expected {expected} (tolerance {tolerance:G3})");
     }
 
     private static int Const(Type kernels, string name) => (int)kernels.GetField(name)!.GetRawConstantValue()!;

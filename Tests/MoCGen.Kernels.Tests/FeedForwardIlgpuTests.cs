@@ -3,6 +3,8 @@ using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
+using MoCGen.Checkpoints;
+using MoCGen.Compiler.Spec;
 using MoCGen.Cpu;
 using Xunit;
 using Xunit.Abstractions;
@@ -22,6 +24,8 @@ public struct Shape32x64x8 : IFeedForwardShape { public static int Hidden => 32;
 /// frequent and one token's x is zero: all d_ff gates tie and the K lowest indices win).
 /// Tolerance for up and y (fp32, different summation orders): |a - b| &lt;= 1e-5 * S + 1e-7, with S = sum|W_u[j,c] x_c|
 /// for u_j and S = sum_s |SiLU(g_s)| (sum_c |W_u[s,c] x_c|) |W_d[c, s]| for y_c (the up product's rounding carried through).
+/// The bf16 variants render the kernels with bf16 weights and run them on the bf16-rounded weights; the CPU kernel and
+/// the double reference get the same rounded values widened to float (exact), so the tolerances are unchanged.
 /// </summary>
 public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
 {
@@ -31,11 +35,14 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
     [Fact] public void Forward_d200_dff520_K1() => Run<Shape200x520x1>("Ffn200x520x1");
     [Fact] public void Forward_d200_dff520_Dense() => Run<Shape200x520x520>("Ffn200x520x520");
     [Fact] public void Forward_d32_dff64_K8() => Run<Shape32x64x8>("Ffn32x64x8");
+    [Fact] public void Forward_d200_dff520_K65_Bf16() => Run<Shape200x520x65>("Ffn200x520x65", bf16: true);
+    [Fact] public void Forward_d32_dff64_K8_Bf16() => Run<Shape32x64x8>("Ffn32x64x8", bf16: true);
 
-    private void Run<TShape>(string name) where TShape : struct, IFeedForwardShape
+    private void Run<TShape>(string name, bool bf16 = false) where TShape : struct, IFeedForwardShape
     {
         int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = Tokens;
-        var kernels = KernelBuild.IlgpuKernels(KernelBuild.Plan(name, d, f, k));
+        var kernels = KernelBuild.IlgpuKernels(KernelBuild.Plan(name, d, f, k,
+            weights: bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32));
         Assert.Equal(d, (int)kernels.GetField("HIDDEN")!.GetRawConstantValue()!);
         Assert.Equal(f, (int)kernels.GetField("INTERMEDIATE")!.GetRawConstantValue()!);
         Assert.Equal(k, (int)kernels.GetField("TOPK")!.GetRawConstantValue()!);
@@ -59,17 +66,29 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
         var gate = new float[n * k];
         var up = new float[n * k];
         var y = new float[n * d];
-        using (var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia)))
-        using (var accelerator = context.CreateCPUAccelerator(0))
+        if (bf16)
         {
+            // The kernels read the bf16 bits; everything else reads the same values widened (x and W_g, multiples of 1/16, are exact in bf16).
+            var (wgB, wuB, wdB) = (Bf16.Round(wg), Bf16.Round(wu), Bf16.Round(wdT));
+            Launch(wgB, wuB, wdB);
+        }
+        else
+        {
+            Launch(wg, wu, wdT);
+        }
+
+        void Launch<TW>(TW[] wgStored, TW[] wuStored, TW[] wdStored) where TW : unmanaged
+        {
+            using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
+            using var accelerator = context.CreateCPUAccelerator(0);
             int tile = Const(kernels, "TILE");
-            var gemm = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GateGemm"));
+            var gemm = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, int>>(kernels, "GateGemm"));
             var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(kernels, "TopKSelect"));
-            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDown"));
+            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<TW>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDown"));
             using var bx = accelerator.Allocate1D(x);
-            using var bwg = accelerator.Allocate1D(wg);
-            using var bwu = accelerator.Allocate1D(wu);
-            using var bwd = accelerator.Allocate1D(wdT);
+            using var bwg = accelerator.Allocate1D(wgStored);
+            using var bwu = accelerator.Allocate1D(wuStored);
+            using var bwd = accelerator.Allocate1D(wdStored);
             using var bg = accelerator.Allocate1D<float>(g.Length);
             using var bindex = accelerator.Allocate1D<int>(index.Length);
             using var bgate = accelerator.Allocate1D<float>(gate.Length);
@@ -158,16 +177,37 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
                 Near(yc, cpuY[t * d + c], yAbs, $"CPU y[{t},{c}]");
             }
         }
+        output.WriteLine($"{(bf16 ? "bf16" : "fp32")} weights: largest |error| / tolerance {worst:F4} (up and y, kernel and CPU against the double reference)");
     }
 
-    private static void Near(double expected, float actual, double sumAbs, string what)
+    private double worst;
+
+    private void Near(double expected, float actual, double sumAbs, string what)
     {
         double tolerance = 1e-5 * sumAbs + 1e-7;
-        Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what} = {actual}, expected {expected} (tolerance {tolerance:G3})");
+        double error = Math.Abs(expected - actual);
+        worst = Math.Max(worst, error / tolerance);
+        Assert.True(error <= tolerance, $"{what} = {actual}, expected {expected} (tolerance {tolerance:G3})");
     }
 
     private static int Const(Type kernels, string name) => (int)kernels.GetField(name)!.GetRawConstantValue()!;
 
     private static T Kernel<T>(Type kernels, string name) where T : Delegate =>
         kernels.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<T>();
+}
+
+/// <summary>bf16 rounding of test weights (the checkpoints' conversion: round to nearest even, exact widening).</summary>
+internal static class Bf16
+{
+    /// <summary>Rounds <paramref name="weights"/> to bf16 in place (to the widened values) and returns the bf16 bits.</summary>
+    public static ushort[] Round(float[] weights)
+    {
+        var bits = new ushort[weights.Length];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            bits[i] = SafeTensors.ToBFloat16(weights[i]);
+            weights[i] = SafeTensors.FromBFloat16(bits[i]);
+        }
+        return bits;
+    }
 }

@@ -18,21 +18,23 @@ internal static class KernelBuild
 {
     private static readonly ConcurrentDictionary<string, Type> Compiled = new();
 
-    public static ModelPlan Plan(string name, int hidden, int intermediate, int topK, int heads = 2)
+    /// <summary>A one-layer model with these FFN sizes and weight storage, planned.</summary>
+    public static ModelPlan Plan(string name, int hidden, int intermediate, int topK, int heads = 2,
+        StoredPrecision weights = StoredPrecision.Float32)
     {
         var spec = ModelSpec.Default(new ModelType("KernelDemo", name, true, "", false, false, false)) with
         {
             Vocab = 64, Hidden = hidden, Intermediate = intermediate, TopK = topK, Layers = 1, Heads = heads, KvHeads = heads,
-            Context = 8, Batch = 1,
-            GivenArguments = new EquatableArray<string>(new[] { "Vocab", "Hidden", "Intermediate", "TopK", "Layers", "Heads", "KvHeads", "Context", "Batch" }),
+            Context = 8, Batch = 1, Weights = (int)weights,
+            GivenArguments = new EquatableArray<string>(new[] { "Vocab", "Hidden", "Intermediate", "TopK", "Layers", "Heads", "KvHeads", "Context", "Batch", "Weights" }),
         };
         var result = ModelCompiler.Plan(spec);
         Assert.True(result.Succeeded, string.Join("; ", result.Problems));
         return result.Plan!;
     }
 
-    /// <summary>The nested <c>Ilgpu</c> class of the model's rendered ILGPU source, compiled and loaded.</summary>
-    public static Type IlgpuKernels(ModelPlan plan) => Compiled.GetOrAdd(plan.Shape.Name, _ => Compile(plan));
+    /// <summary>The nested <c>Ilgpu</c> class of the model's rendered ILGPU source, compiled and loaded (cached by name and storage).</summary>
+    public static Type IlgpuKernels(ModelPlan plan) => Compiled.GetOrAdd(plan.Shape.Name + "/" + plan.Shape.Weights, _ => Compile(plan));
 
     private static Type Compile(ModelPlan plan)
     {

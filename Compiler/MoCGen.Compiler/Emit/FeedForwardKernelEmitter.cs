@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 using MoCGen.Compiler.Planning;
+using MoCGen.Compiler.Spec;
 
 namespace MoCGen.Compiler.Emit;
 
@@ -28,6 +29,36 @@ public static class FeedForwardKernelEmitter
     /// <summary>Threads of a sparse up/down block.</summary>
     public const int FfnThreads = 128;
 
+    /// <summary>Whether the plan stores W_g, W_u and W_d^T as bf16 (the kernels widen them to fp32 and accumulate in fp32).</summary>
+    public static bool Bf16(PlanShape shape) => shape.Weights == StoredPrecision.BFloat16;
+
+    /// <summary>
+    /// Contiguous weights one lane reads at once in the sparse up product and the decode gate GEMV (one wide load in
+    /// CUDA): for bf16 the largest of 8, 4, 2 dividing d (16, 8 or 4 bytes); fp32 loads one (a warp already reads
+    /// 128 bytes at a time). Every weight tensor starts at a multiple of d elements, so the loads stay aligned.
+    /// </summary>
+    public static int WeightVector(PlanShape shape)
+    {
+        int d = shape.Hidden;
+        if (!Bf16(shape)) return 1;
+        return d % 8 == 0 ? 8 : d % 4 == 0 ? 4 : d % 2 == 0 ? 2 : 1;
+    }
+
+    /// <summary>Sparse up product: selected rows one warp reads per pass (their loads in flight together).</summary>
+    public const int UpRows = 8;
+
+    /// <summary>Padded row of the lane partial sums the up products reduce in shared memory (32 lanes + 1).</summary>
+    public const int ReduceStride = 33;
+
+    /// <summary>Static shared memory of the forward up/down kernel, bytes: x's row, h, the rows, the partial sums.</summary>
+    public static int UpDownSharedBytes(PlanShape shape) =>
+        (shape.Hidden + 2 * shape.TopK + FfnThreads / 32 * UpRows * ReduceStride) * 4;
+
+    /// <summary>How the weights are stored, in words (kernel headers and the launch table).</summary>
+    public static string StorageText(PlanShape shape) => Bf16(shape)
+        ? "bf16 weights (W_g, W_u, W_d^T as 16-bit mocgen_bf16, widened exactly to fp32), fp32 activations and accumulation"
+        : "fp32 weights and activations";
+
     /// <summary>Batch bound of the decode kernels (Templates/FeedForwardDecode.scriban): 1 to 4 tokens.</summary>
     public const int DecodeTokens = 4;
 
@@ -53,22 +84,30 @@ public static class FeedForwardKernelEmitter
     public const int DecodeMaxTileRows = 32;
 
     /// <summary>
-    /// R, the rows of W_u / W_d^T one decode up/down tile stages (R x d floats, one buffer reused for both): the most
-    /// that fit <paramref name="budgetBytes"/> beside the block's bookkeeping, 1 to <see cref="DecodeMaxTileRows"/>.
+    /// R, the rows of W_u / W_d^T one decode up/down tile stages (R x d weights as stored, <paramref name="weightBytes"/>
+    /// each, one buffer reused for both): the most that fit <paramref name="budgetBytes"/> beside the block's
+    /// bookkeeping, 1 to <see cref="DecodeMaxTileRows"/>.
     /// </summary>
-    public static int DecodeTileRows(int hidden, int budgetBytes = DecodeSharedBudget)
+    public static int DecodeTileRows(int hidden, int budgetBytes = DecodeSharedBudget, int weightBytes = 4)
     {
-        int fixedBytes = (2 * DecodeTokens * DecodeRange + DecodeRange + 1) * 4;
-        int rows = (budgetBytes - fixedBytes) / (4 * hidden + 4 * DecodeTokens);
+        int fixedBytes = DecodeFixedSharedBytes;
+        int rows = (budgetBytes - fixedBytes) / (weightBytes * hidden + 4 * DecodeTokens);
         return rows < 1 ? 1 : rows > DecodeMaxTileRows ? DecodeMaxTileRows : rows;
     }
 
+    /// <summary>R of a plan's decode up/down tile (its weight storage, the default budget).</summary>
+    public static int DecodeTileRows(PlanShape shape) => DecodeTileRows(shape.Hidden, DecodeSharedBudget, shape.WeightBytes);
+
     /// <summary>Static shared memory of the decode up/down kernel, bytes.</summary>
-    public static int DecodeUpDownSharedBytes(int hidden)
+    public static int DecodeUpDownSharedBytes(int hidden, int weightBytes = 4)
     {
-        int r = DecodeTileRows(hidden);
-        return (r * hidden + r * DecodeTokens + 2 * DecodeTokens * DecodeRange + DecodeRange + 1) * 4;
+        int r = DecodeTileRows(hidden, DecodeSharedBudget, weightBytes);
+        return r * hidden * weightBytes + r * DecodeTokens * 4 + DecodeFixedSharedBytes;
     }
+
+    /// <summary>Shared memory of a decode up/down block besides the tile and h: marks, gates, list, count, partial sums.</summary>
+    public const int DecodeFixedSharedBytes =
+        (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeUpDownThreads / 32 * DecodeTokens * ReduceStride) * 4;
 
     /// <summary>The data FeedForwardDecode.scriban reads.</summary>
     public sealed class DecodeTemplateData
@@ -88,6 +127,8 @@ public static class FeedForwardKernelEmitter
         public int Range { get; set; }
         public int TileRows { get; set; }
         public int UpDownThreads { get; set; }
+        public bool Bf16 { get; set; }
+        public int UpVec { get; set; }
     }
 
     /// <summary>The data FeedForward.scriban reads.</summary>
@@ -105,6 +146,9 @@ public static class FeedForwardKernelEmitter
         public int Tile { get; set; }
         public int SelectThreads { get; set; }
         public int FfnThreads { get; set; }
+        public bool Bf16 { get; set; }
+        public int UpVec { get; set; }
+        public int UpRows { get; set; }
     }
 
     /// <summary>Hint name of the CUDA carrier source.</summary>
@@ -155,8 +199,10 @@ public static class FeedForwardKernelEmitter
             GemvLanes = DecodeGemvLanes,
             GemvChunk = DecodeGemvChunk(s.Hidden),
             Range = DecodeRange,
-            TileRows = DecodeTileRows(s.Hidden),
+            TileRows = DecodeTileRows(s),
             UpDownThreads = DecodeUpDownThreads,
+            Bf16 = Bf16(s),
+            UpVec = WeightVector(s),
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardDecode", data));
     }
@@ -185,6 +231,9 @@ public static class FeedForwardKernelEmitter
             Tile = Tile,
             SelectThreads = SelectThreads(s.Intermediate),
             FfnThreads = FfnThreads,
+            Bf16 = Bf16(s),
+            UpVec = WeightVector(s),
+            UpRows = UpRows,
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForward", data));
     }
@@ -193,6 +242,7 @@ public static class FeedForwardKernelEmitter
     {
         var s = plan.Shape;
         string prefix = KernelPrefix(s);
+        string wt = Bf16(s) ? "bf16" : "fp32";
         var sb = new StringBuilder();
         sb.Append("// <auto-generated>\n");
         sb.Append("// MoCGen ").Append(ModelEmitter.Version).Append(": CUDA C of ").Append(FullName(s)).Append("'s kernels and their launch table.\n");
@@ -202,28 +252,33 @@ public static class FeedForwardKernelEmitter
         sb.Append("\npartial class ").Append(s.Name).Append("\n{\n");
         sb.Append("    /// <summary>CUDA C of this model's kernels, specialized for its sizes, with their launch configuration.</summary>\n");
         sb.Append("    public static class Cuda\n    {\n");
-        sb.Append("        /// <summary>Headers the sources include (kernels/ in the MoCGen repository).</summary>\n");
+        sb.Append("        /// <summary>The header the sources include first (kernels/ in the MoCGen repository")
+            .Append(Bf16(s) ? "; the bf16 sources also include mocgen_bf16.h" : "").Append(").</summary>\n");
         sb.Append("        public const string Include = \"mocgen_cuda.h\";\n\n");
-        sb.Append("        /// <summary>The MoC feed-forward forward kernels: gate GEMM, Top-K, sparse up/SiLU/down (fp32 storage).</summary>\n");
+        sb.Append("        /// <summary>Storage of the kernels' weight arguments: ").Append(Xml(StorageText(s))).Append(".</summary>\n");
+        sb.Append("        public const string WeightStorage = \"").Append(Bf16(s) ? "bf16" : "fp32").Append("\";\n\n");
+        sb.Append("        /// <summary>Bytes of one stored weight element (W_g, W_u, W_d^T).</summary>\n");
+        sb.Append("        public const int WeightBytes = ").Append(Int(s.WeightBytes)).Append(";\n\n");
+        sb.Append("        /// <summary>The MoC feed-forward forward kernels: gate GEMM, Top-K, sparse up/SiLU/down (").Append(Xml(StorageText(s))).Append(").</summary>\n");
         sb.Append("        public const string FeedForwardSource = @\"").Append(cudaText.Replace("\"", "\"\"")).Append("\";\n\n");
         sb.Append("        /// <summary>Launch table of <see cref=\"FeedForwardSource\"/>: kernels in launch order, one grid row per launch.</summary>\n");
         sb.Append("        public static class FeedForwardLaunch\n        {\n");
         int gemmGridX = (s.Intermediate + Tile - 1) / Tile;
         Kernel(sb, "GateGemm", prefix + "_gate_gemm", Tile / 2 * (Tile / 2), 2 * Tile * (Tile + 1) * 4,
-            $"x [tokens, {s.Hidden}], W_g [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; grid (ceil(d_ff / {Tile}), ceil(tokens / {Tile})).",
+            $"x [tokens, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; grid (ceil(d_ff / {Tile}), ceil(tokens / {Tile})).",
             $"({Int(gemmGridX)}, (tokens + {Int(Tile - 1)}) / {Int(Tile)})");
         int select = SelectThreads(s.Intermediate);
         Kernel(sb, "TopK", prefix + "_topk", select, (16 + 2 * select) * 4,
             $"g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}]; one block per token.",
             "(tokens, 1)");
-        Kernel(sb, "UpDown", prefix + "_up_down", FfnThreads, (s.Hidden + 2 * s.TopK) * 4,
-            $"x, W_u [{s.Intermediate}, {s.Hidden}], W_d^T [{s.Intermediate}, {s.Hidden}], index, gate -> up [tokens, {s.TopK}], y [tokens, {s.Hidden}]; one block per token.",
+        Kernel(sb, "UpDown", prefix + "_up_down", FfnThreads, UpDownSharedBytes(s),
+            $"x, W_u {wt} [{s.Intermediate}, {s.Hidden}], W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, gate -> up [tokens, {s.TopK}], y [tokens, {s.Hidden}]; one block per token.",
             "(tokens, 1)");
         sb.Append("        }\n\n");
 
-        int tileRows = DecodeTileRows(s.Hidden);
+        int tileRows = DecodeTileRows(s);
         sb.Append("        /// <summary>The MoC feed-forward decode kernels (1 to ").Append(Int(DecodeTokens))
-            .Append(" tokens): gate GEMV and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; fp32 storage).</summary>\n");
+            .Append(" tokens): gate GEMV and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; ").Append(Xml(StorageText(s))).Append(").</summary>\n");
         sb.Append("        public const string FeedForwardDecodeSource = @\"").Append(decodeText.Replace("\"", "\"\"")).Append("\";\n\n");
         sb.Append("        /// <summary>\n");
         sb.Append("        /// Launch table of <see cref=\"FeedForwardDecodeSource\"/>, kernels in launch order; Top-K is the training kernel of\n");
@@ -237,14 +292,14 @@ public static class FeedForwardKernelEmitter
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
         int chunk = DecodeGemvChunk(s.Hidden);
         Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * (chunk + DecodeGemvRows * DecodeGemvLanes) * 4,
-            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
+            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
             $"({Int(gemvGrid)}, 1)");
         Kernel(sb, "TopK", prefix + "_topk", select, (16 + 2 * select) * 4,
             $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
             "(tokens, 1)");
         int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;
-        Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, DecodeUpDownSharedBytes(s.Hidden),
-            $"x, W_u [{s.Intermediate}, {s.Hidden}], W_d^T [{s.Intermediate}, {s.Hidden}], index, gate -> y [tokens, {s.Hidden}] (cleared first; atomicAdd); {DecodeRange} channels per block, tiles of {tileRows} rows.",
+        Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, DecodeUpDownSharedBytes(s.Hidden, s.WeightBytes),
+            $"x, W_u {wt} [{s.Intermediate}, {s.Hidden}], W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, gate -> y [tokens, {s.Hidden}] (cleared first; atomicAdd); {DecodeRange} channels per block, tiles of {tileRows} rows.",
             $"({Int(rangeGrid)}, 1)");
         sb.Append("        }\n    }\n}\n");
         return sb.ToString();
