@@ -75,6 +75,15 @@ public sealed class DecodeSession<TShape, TIndex> : ITokenDecoder
     /// <inheritdoc />
     public string Device => "cpu";
 
+    /// <inheritdoc />
+    public ReadOnlySpan<float> Append(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("At least one token is needed.", nameof(tokens));
+        ReadOnlySpan<float> logits = default;
+        foreach (int token in tokens) logits = Append(token);
+        return logits;
+    }
+
     /// <summary>
     /// Appends <paramref name="token"/> at position <see cref="Length"/> and returns the logits for the token after it
     /// (valid until the next call). Throws when the context is full or the token is outside the vocabulary.

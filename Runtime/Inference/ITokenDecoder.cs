@@ -21,4 +21,10 @@ public interface ITokenDecoder
     /// (valid until the next call).
     /// </summary>
     ReadOnlySpan<float> Append(int token);
+
+    /// <summary>
+    /// Appends every token of <paramref name="tokens"/> (at least one) in order and returns the logits for the token
+    /// after the last (valid until the next call). Devices that decode several tokens per step do so here (prompts).
+    /// </summary>
+    ReadOnlySpan<float> Append(ReadOnlySpan<int> tokens);
 }
