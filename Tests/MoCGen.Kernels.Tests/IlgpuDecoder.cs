@@ -23,6 +23,7 @@ internal sealed class IlgpuDecoder : IDisposable
     private readonly Type _launch;
     private readonly int _maxTokens;
     private readonly List<IDisposable> _owned = new();
+    private readonly Dictionary<string, (int Block, Func<int, (int X, int Y)> Grid)> _configs = new();
 
     // Weights: one flat buffer (the training layout, down projections transposed) and views into it.
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _weights;
@@ -78,7 +79,7 @@ internal sealed class IlgpuDecoder : IDisposable
         var rope = new RopeTable(s.Context, s.HeadDim, s.RopeTheta);
         _cos = Own(accelerator.Allocate1D(rope.Cos.ToArray())).View;
         _sin = Own(accelerator.Allocate1D(rope.Sin.ToArray())).View;
-        long cache = (long)DecoderBuild.Launch(plan).GetField("KvCacheFloats")!.GetRawConstantValue()!;
+        long cache = (long)_launch.GetField("KvCacheFloats")!.GetRawConstantValue()!;
         _kCache = Floats(cache);
         _vCache = Floats(cache);
         int n = _maxTokens;
@@ -177,8 +178,13 @@ internal sealed class IlgpuDecoder : IDisposable
     /// <summary>Grid and block of a decoder kernel for <paramref name="tokens"/> tokens, from the launch table.</summary>
     private KernelConfig Config(string kernel, int tokens)
     {
-        var (x, y) = ((int X, int Y))_launch.GetMethod(kernel + "Grid")!.Invoke(null, new object[] { tokens })!;
-        return new KernelConfig(new Index2D(x, y), new Index2D(DecoderBuild.Const(_launch, kernel + "Block"), 1));
+        if (!_configs.TryGetValue(kernel, out var launch))
+        {
+            var grid = _launch.GetMethod(kernel + "Grid")!.CreateDelegate<Func<int, (int X, int Y)>>();
+            _configs[kernel] = launch = (DecoderBuild.Const(_launch, kernel + "Block"), grid);
+        }
+        var (x, y) = launch.Grid(tokens);
+        return new KernelConfig(new Index2D(x, y), new Index2D(launch.Block, 1));
     }
 
     /// <summary>Loads the static kernel <paramref name="name"/> of <paramref name="type"/> as an explicitly grouped stream kernel.</summary>
