@@ -30,7 +30,8 @@ public static class FeedForwardBackwardEmitter
 
     /// <summary>
     /// Hits a per-channel weight-gradient block lists in shared memory before adding them into its rows (at least
-    /// <see cref="WeightThreads"/>): at K = d_ff / 8 a flush comes about every LIST * 8 tokens.
+    /// <see cref="WeightThreads"/>): a block flushes once more than LIST - WEIGHT_THREADS hits are listed, about
+    /// every 3,000 tokens at K = d_ff / 8.
     /// </summary>
     public const int List = 512;
 
