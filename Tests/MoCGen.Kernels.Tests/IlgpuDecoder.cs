@@ -47,6 +47,7 @@ internal sealed class IlgpuDecoder : IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _topK;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int> _upDown;
     private readonly int _gemvRows, _gemvThreads, _selectThreads, _range, _upDownThreads;
+    private readonly SharedMemoryConfig _upDownShared;
 
     /// <summary>Uploads <paramref name="parameters"/> (laid out by <paramref name="plan"/>) and allocates every buffer.</summary>
     public IlgpuDecoder(Accelerator accelerator, ModelPlan plan, float[] parameters)
@@ -114,6 +115,10 @@ internal sealed class IlgpuDecoder : IDisposable
         _gemvThreads = DecoderBuild.Const(ffn, "GEMV_THREADS");
         _range = DecoderBuild.Const(ffn, "RANGE");
         _upDownThreads = DecoderBuild.Const(ffn, "UPDOWN_THREADS");
+        // Where the up/down tile lives in dynamic shared memory, the launch requests it (TILE_ELEMENTS floats).
+        _upDownShared = ffn.GetField("TILE_ELEMENTS") is { } tile
+            ? SharedMemoryConfig.RequestDynamic<float>((int)tile.GetRawConstantValue()!)
+            : default;
         _selectThreads = DecoderBuild.Const(ilgpu, "SELECT_THREADS");
     }
 
@@ -150,7 +155,7 @@ internal sealed class IlgpuDecoder : IDisposable
 
             _gateGemv(new KernelConfig(new Index1D((s.Intermediate + _gemvRows - 1) / _gemvRows), new Index1D(_gemvThreads)), _normed, w.Gate, _gate, n);
             _topK(new KernelConfig(new Index1D(n), new Index1D(_selectThreads)), _gate, _index, _selected, n);
-            _upDown(new KernelConfig(new Index1D((s.Intermediate + _range - 1) / _range), new Index1D(_upDownThreads)),
+            _upDown(new KernelConfig(new Index1D((s.Intermediate + _range - 1) / _range), new Index1D(_upDownThreads), _upDownShared),
                 _normed, w.Up, w.DownT, _index, _selected, _ffnOut, n);
 
             var nextNorm = l + 1 < s.Layers ? _layers[l + 1].InputNorm : _finalNorm;
