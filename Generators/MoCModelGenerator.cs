@@ -27,7 +27,14 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
         public const string Declarations = "MoCModelDeclarations";
         public const string Outputs = "MoCModelOutputs";
         public const string ReferencesIlgpu = "MoCModelReferencesIlgpu";
+        public const string CudaArch = "MoCModelCudaArch";
     }
+
+    /// <summary>
+    /// The MSBuild property naming the GPU architecture the CUDA kernels are planned for (default sm_80); the MoCGen
+    /// package makes it compiler-visible, and the generator reads it as <c>build_property.MoCGenCudaArch</c>.
+    /// </summary>
+    public const string CudaArchProperty = "build_property.MoCGenCudaArch";
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
@@ -45,9 +52,15 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
             .Select(static (c, _) => ReferencesIlgpu(c))
             .WithTrackingName(TrackingNames.ReferencesIlgpu);
 
+        // The target architecture: a string, so it stays cached until the property changes.
+        var cudaArch = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => o.GlobalOptions.TryGetValue(CudaArchProperty, out var arch) ? arch.Trim() : "")
+            .WithTrackingName(TrackingNames.CudaArch);
+
         var outputs = declarations
             .Combine(referencesIlgpu)
-            .Select(static (pair, _) => Compile(pair.Left, pair.Right))
+            .Combine(cudaArch)
+            .Select(static (pair, _) => Compile(pair.Left.Left, pair.Left.Right, pair.Right))
             .WithTrackingName(TrackingNames.Outputs);
 
         context.RegisterSourceOutput(outputs, static (spc, output) =>
@@ -73,13 +86,14 @@ public sealed partial class MoCModelGenerator : IIncrementalGenerator
     /// <summary>Runs the compiler on one declaration; an unexpected failure becomes MOC099, never a generator crash.</summary>
     /// <param name="declaration">The model.</param>
     /// <param name="ilgpu">Whether the consumer references ILGPU: then its kernels are also emitted as ILGPU C# (<c>&lt;Model&gt;.Ilgpu.g.cs</c>).</param>
-    internal static ModelOutput Compile(ModelDeclaration declaration, bool ilgpu = false)
+    /// <param name="cudaArch">The GPU architecture of <c>MoCGenCudaArch</c> (empty: sm_80); shared-memory tiles are sized for it.</param>
+    internal static ModelOutput Compile(ModelDeclaration declaration, bool ilgpu = false, string cudaArch = "")
     {
         var diagnostics = new List<DiagnosticInfo>();
         var sources = new List<SourceInfo>();
         try
         {
-            var result = ModelCompiler.Compile(declaration.Spec);
+            var result = ModelCompiler.Compile(declaration.Spec, MoCGen.Compiler.Planning.CudaTarget.FromArch(cudaArch));
             foreach (var problem in result.Problems)
                 diagnostics.Add(new DiagnosticInfo(problem.Id, Locate(declaration, problem), problem.MessageArgs));
             foreach (var source in result.Sources)

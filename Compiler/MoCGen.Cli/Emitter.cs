@@ -42,14 +42,16 @@ internal static class Emitter
 
     /// <summary>
     /// Runs the real generator over the files and returns what it generated, or null after writing its error
-    /// diagnostics (or its crash) to <paramref name="stderr"/>. Warnings and infos are written too.
+    /// diagnostics (or its crash) to <paramref name="stderr"/>. Warnings and infos are written too. With
+    /// <paramref name="cudaArch"/>, the kernels are planned for that GPU architecture (as MoCGenCudaArch does in a build).
     /// </summary>
-    public static IReadOnlyList<MoCGen.Compiler.GeneratedSource>? Generate(IReadOnlyList<string> paths, TextWriter stderr)
+    public static IReadOnlyList<MoCGen.Compiler.GeneratedSource>? Generate(IReadOnlyList<string> paths, TextWriter stderr, string? cudaArch = null)
     {
         var input = ModelInput.Load(paths);
         // The generator itself, not ModelCompiler directly: the files are exactly what a build would compile.
         GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            new[] { new MoCModelGenerator().AsSourceGenerator() }, parseOptions: ModelInput.ParseOptions);
+            new[] { new MoCModelGenerator().AsSourceGenerator() }, parseOptions: ModelInput.ParseOptions,
+            optionsProvider: cudaArch is null ? null : new CudaArchOptions(cudaArch));
         var run = driver.RunGenerators(input.Compilation).GetRunResult();
 
         var failed = false;

@@ -24,7 +24,7 @@ internal static class PtxBuilder
         ToolchainSearch? search = null)
     {
         if (!PtxToolchain.IsArch(arch)) throw new CliException($"'{arch}' is not a GPU architecture; use a name such as sm_80 or sm_90a");
-        var sources = Emitter.Generate(paths, stderr);
+        var sources = Emitter.Generate(paths, stderr, arch); // the kernels' shared-memory tiles follow --arch
         if (sources is null) return ExitCodes.ModelErrors;
 
         var toolchain = PtxToolchain.Find(search) ?? throw new CliException(PtxToolchainNotFoundException.Text);

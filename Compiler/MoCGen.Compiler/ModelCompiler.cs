@@ -19,14 +19,14 @@ public sealed record CompileResult(ModelPlan? Plan, IReadOnlyList<GeneratedSourc
 /// <summary>The whole compiler: ModelSpec -> validate -> ModelPlan -> rendered sources. Never throws on user input.</summary>
 public static class ModelCompiler
 {
-    /// <summary>Validates and plans, without rendering.</summary>
-    public static CompileResult Plan(ModelSpec spec)
+    /// <summary>Validates and plans for <paramref name="target"/> (null: sm_80), without rendering.</summary>
+    public static CompileResult Plan(ModelSpec spec, CudaTarget? target = null)
     {
         var problems = new List<SpecProblem>(SpecValidator.Validate(spec));
         if (SpecValidator.HasErrors(problems)) return new CompileResult(null, Array.Empty<GeneratedSource>(), problems);
         try
         {
-            return new CompileResult(PlanBuilder.Build(spec), Array.Empty<GeneratedSource>(), problems);
+            return new CompileResult(PlanBuilder.Build(spec, target), Array.Empty<GeneratedSource>(), problems);
         }
         catch (OverflowException)
         {
@@ -35,10 +35,10 @@ public static class ModelCompiler
         }
     }
 
-    /// <summary>Validates, plans and renders every source of the model.</summary>
-    public static CompileResult Compile(ModelSpec spec)
+    /// <summary>Validates, plans and renders every source of the model, its CUDA kernels for <paramref name="target"/> (null: sm_80).</summary>
+    public static CompileResult Compile(ModelSpec spec, CudaTarget? target = null)
     {
-        var planned = Plan(spec);
+        var planned = Plan(spec, target);
         if (planned.Plan is null) return planned;
         return planned with { Sources = ModelEmitter.Emit(planned.Plan) };
     }

@@ -5,6 +5,7 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using MoCGen.Checkpoints;
 using MoCGen.Compiler.Emit;
+using MoCGen.Compiler.Planning;
 using MoCGen.Compiler.Spec;
 using MoCGen.Cpu;
 using Xunit;
@@ -36,21 +37,49 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
     [Theory] [InlineData(3)]
     public void Decode_d32_dff64_K8_Bf16(int tokens) => Run<Shape32x64x8>("Ffn32x64x8", tokens, bf16: true);
 
+    /// <summary>A target with room for 3 fp32 rows of d = 200 in half its shared memory: tiles of 3 rows, so a block's
+    /// union (up to 64 rows) crosses many tile boundaries.</summary>
+    private static readonly CudaTarget SmallTarget = new("test_small", 2 * (FeedForwardKernelEmitter.DecodeFixedSharedBytes + 3 * (4 * 200 + 16)));
+
+    [Theory] [InlineData(1)] [InlineData(4)]
+    public void Decode_d200_dff520_K65_SmallTiles(int tokens) => Run<Shape200x520x65>("Ffn200x520x65", tokens, target: SmallTarget);
+
     [Fact]
-    public void TileRowsComeFromTheSharedBudget()
+    public void TileRowsComeFromTheTargetsSharedMemory()
     {
-        Assert.Equal(32, FeedForwardKernelEmitter.DecodeTileRows(200));
-        Assert.Equal(2, FeedForwardKernelEmitter.DecodeTileRows(4096)); // two 16 KiB rows fit 48 KiB beside the bookkeeping, three do not
-        Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(4096) <= FeedForwardKernelEmitter.DecodeSharedBudget);
-        Assert.True(FeedForwardKernelEmitter.DecodeUpDownSharedBytes(200) <= FeedForwardKernelEmitter.DecodeSharedBudget);
-        Assert.Equal(8, FeedForwardKernelEmitter.DecodeTileRows(1000, 32 * 1024 + 6800));
-        Assert.Equal(5, FeedForwardKernelEmitter.DecodeTileRows(4096, 48 * 1024, weightBytes: 2)); // bf16 rows take half the room
+        static FeedForwardKernelEmitter.DecodeTilePlan Tile(int d, StoredPrecision weights, string arch) =>
+            FeedForwardKernelEmitter.DecodeTile(KernelBuild.Plan($"Tile{d}{weights}", d, 4 * d, d / 2, weights: weights).Shape, CudaTarget.FromArch(arch));
+        Assert.Equal(166912, CudaTarget.FromArch("sm_80").SharedPerBlockOptin);
+        Assert.Equal(232448, CudaTarget.FromArch("sm_90a").SharedPerBlockOptin);
+        Assert.Equal(101376, CudaTarget.FromArch("sm_89").SharedPerBlockOptin);
+        Assert.Equal(98304, CudaTarget.FromArch("sm_70").SharedPerBlockOptin);
+        Assert.Equal(49152, CudaTarget.FromArch("sm_61").SharedPerBlockOptin);
+        Assert.Equal("sm_80", CudaTarget.FromArch(null).Arch);
+
+        // d = 4096 (LLaMA-7B): a 16 KiB fp32 row or an 8 KiB bf16 row; the budget is half the opt-in.
+        Assert.Equal(4, Tile(4096, StoredPrecision.Float32, "sm_80").Rows);
+        Assert.Equal(9, Tile(4096, StoredPrecision.BFloat16, "sm_80").Rows);
+        Assert.Equal(6, Tile(4096, StoredPrecision.Float32, "sm_90").Rows);
+        Assert.Equal(13, Tile(4096, StoredPrecision.BFloat16, "sm_90").Rows);
+        Assert.Equal(2, Tile(4096, StoredPrecision.Float32, "sm_86").Rows);
+        Assert.Equal(5, Tile(4096, StoredPrecision.BFloat16, "sm_70").Rows);
+        Assert.Equal(FeedForwardKernelEmitter.DecodeMaxTileRows, Tile(200, StoredPrecision.Float32, "sm_80").Rows); // capped
+        foreach (var arch in new[] { "sm_70", "sm_75", "sm_80", "sm_86", "sm_89", "sm_90", "sm_61" })
+        foreach (var weights in new[] { StoredPrecision.Float32, StoredPrecision.BFloat16 })
+        foreach (var d in new[] { 200, 1024, 4096, 8192 })
+        {
+            var tile = Tile(d, weights, arch);
+            int bytes = tile.DynamicBytes + tile.StaticBytes;
+            Assert.True(bytes <= tile.BudgetBytes && tile.BudgetBytes <= tile.Target.SharedPerBlockOptin, $"{arch} d={d} {weights}: {bytes} bytes");
+            Assert.Equal(tile.Rows * d * (weights == StoredPrecision.BFloat16 ? 2 : 4), tile.DynamicBytes);
+            Assert.Equal(bytes > 48 * 1024, tile.NeedsOptIn);
+        }
     }
 
-    private void Run<TShape>(string name, int n, bool bf16 = false) where TShape : struct, IFeedForwardShape
+    private void Run<TShape>(string name, int n, bool bf16 = false, CudaTarget? target = null) where TShape : struct, IFeedForwardShape
     {
         int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK;
-        var plan = KernelBuild.Plan(name, d, f, k, weights: bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32);
+        var plan = KernelBuild.Plan(name, d, f, k, weights: bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32, target: target);
         var outer = KernelBuild.IlgpuKernels(plan);
         var kernels = outer.GetNestedType("Decode")!;
         Assert.NotNull(kernels);
@@ -58,7 +87,8 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
         Assert.Equal(f, Const(kernels, "INTERMEDIATE"));
         Assert.Equal(k, Const(kernels, "TOPK"));
         Assert.Equal(FeedForwardKernelEmitter.DecodeTokens, Const(kernels, "DECODE_TOKENS"));
-        Assert.Equal(FeedForwardKernelEmitter.DecodeTileRows(plan.Shape), Const(kernels, "TILE_ROWS"));
+        Assert.Equal(FeedForwardKernelEmitter.DecodeTile(plan).Rows, Const(kernels, "TILE_ROWS"));
+        if (target is not null) Assert.Equal(3, Const(kernels, "TILE_ROWS"));
 
         var rng = new Random(4321 + d + f + k + n);
         float Sixteenths() => rng.Next(-8, 9) / 16f;
@@ -100,7 +130,8 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
             topk(new KernelConfig(new Index1D(n), new Index1D(Const(outer, "SELECT_THREADS"))), bg.View, bindex.View, bgate.View, n);
             by.MemSetToZero();
             int range = Const(kernels, "RANGE");
-            upDown(new KernelConfig(new Index1D((f + range - 1) / range), new Index1D(Const(kernels, "UPDOWN_THREADS"))),
+            upDown(new KernelConfig(new Index1D((f + range - 1) / range), new Index1D(Const(kernels, "UPDOWN_THREADS")),
+                    SharedMemoryConfig.RequestDynamic<TW>(Const(kernels, "TILE_ELEMENTS"))),
                 bx.View, bwu.View, bwd.View, bindex.View, bgate.View, by.View, n);
             accelerator.Synchronize();
             bg.CopyToCPU(g);
@@ -163,7 +194,7 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
                 Near(cpuY[t * d + c], y[t * d + c], 2 * yAbs, $"y[{t},{c}] vs CPU");
             }
         }
-        output.WriteLine($"{(bf16 ? "bf16" : "fp32")} weights, {n} token(s): largest |error| / tolerance {worst:F4}");
+        output.WriteLine($"{(bf16 ? "bf16" : "fp32")} weights, {n} token(s), R = {Const(kernels, "TILE_ROWS")}: largest |error| / tolerance {worst:F4}");
     }
 
     private double worst;

@@ -20,7 +20,7 @@ internal static class KernelBuild
 
     /// <summary>A one-layer model with these FFN sizes and weight storage, planned.</summary>
     public static ModelPlan Plan(string name, int hidden, int intermediate, int topK, int heads = 2,
-        StoredPrecision weights = StoredPrecision.Float32)
+        StoredPrecision weights = StoredPrecision.Float32, CudaTarget? target = null)
     {
         var spec = ModelSpec.Default(new ModelType("KernelDemo", name, true, "", false, false, false)) with
         {
@@ -28,13 +28,13 @@ internal static class KernelBuild
             Context = 8, Batch = 1, Weights = (int)weights,
             GivenArguments = new EquatableArray<string>(new[] { "Vocab", "Hidden", "Intermediate", "TopK", "Layers", "Heads", "KvHeads", "Context", "Batch", "Weights" }),
         };
-        var result = ModelCompiler.Plan(spec);
+        var result = ModelCompiler.Plan(spec, target);
         Assert.True(result.Succeeded, string.Join("; ", result.Problems));
         return result.Plan!;
     }
 
-    /// <summary>The nested <c>Ilgpu</c> class of the model's rendered ILGPU source, compiled and loaded (cached by name and storage).</summary>
-    public static Type IlgpuKernels(ModelPlan plan) => Compiled.GetOrAdd(plan.Shape.Name + "/" + plan.Shape.Weights, _ => Compile(plan));
+    /// <summary>The nested <c>Ilgpu</c> class of the model's rendered ILGPU source, compiled and loaded (cached by name, storage and target).</summary>
+    public static Type IlgpuKernels(ModelPlan plan) => Compiled.GetOrAdd(plan.Shape.Name + "/" + plan.Shape.Weights + "/" + plan.Target, _ => Compile(plan));
 
     private static Type Compile(ModelPlan plan)
     {

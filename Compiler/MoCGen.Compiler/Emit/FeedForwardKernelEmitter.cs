@@ -77,33 +77,44 @@ public static class FeedForwardKernelEmitter
     /// <summary>Decode up/down: threads per block.</summary>
     public const int DecodeUpDownThreads = 256;
 
-    /// <summary>Default static shared-memory budget of a decode up/down block, bytes (48 KiB).</summary>
-    public const int DecodeSharedBudget = 48 * 1024;
-
-    /// <summary>Largest decode tile, rows.</summary>
+    /// <summary>
+    /// Most rows of a decode tile. A block owns <see cref="DecodeRange"/> = 64 channels; with K = d_ff / 8 the union
+    /// its tokens select averages 8 rows at batch 1 and about 26 at batch 4, so 32 rows stage a typical union in one
+    /// tile; more would only hold shared memory that another resident block could use.
+    /// </summary>
     public const int DecodeMaxTileRows = 32;
 
     /// <summary>
-    /// R, the rows of W_u / W_d^T one decode up/down tile stages (R x d weights as stored, <paramref name="weightBytes"/>
-    /// each, one buffer reused for both): the most that fit <paramref name="budgetBytes"/> beside the block's
-    /// bookkeeping, 1 to <see cref="DecodeMaxTileRows"/>.
+    /// How a decode up/down block uses shared memory on a target. The tile (R rows of W_u, then of W_d^T, as stored)
+    /// is dynamic shared memory; h, the marks, gates, list and partial sums are static.
     /// </summary>
-    public static int DecodeTileRows(int hidden, int budgetBytes = DecodeSharedBudget, int weightBytes = 4)
+    /// <param name="Target">The GPU planned for.</param>
+    /// <param name="BudgetBytes">Shared memory one block may take: half the target's per-block opt-in, so two blocks
+    /// stay resident per SM and one's staging overlaps the other's arithmetic (all of it when half fits no row).</param>
+    /// <param name="Rows">R, rows per tile: the most that fit the budget, 1 to <see cref="DecodeMaxTileRows"/>.</param>
+    /// <param name="DynamicBytes">Dynamic shared memory per block (the tile), bytes: the launch's shared-memory size.</param>
+    /// <param name="StaticBytes">Static shared memory per block, bytes.</param>
+    public sealed record DecodeTilePlan(CudaTarget Target, int BudgetBytes, int Rows, int DynamicBytes, int StaticBytes)
     {
-        int fixedBytes = DecodeFixedSharedBytes;
-        int rows = (budgetBytes - fixedBytes) / (weightBytes * hidden + 4 * DecodeTokens);
-        return rows < 1 ? 1 : rows > DecodeMaxTileRows ? DecodeMaxTileRows : rows;
+        /// <summary>Whether the block needs more than 48 KiB: then the kernel must first be allowed
+        /// <see cref="DynamicBytes"/> with cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).</summary>
+        public bool NeedsOptIn => DynamicBytes + StaticBytes > CudaTarget.DefaultSharedPerBlock;
     }
 
-    /// <summary>R of a plan's decode up/down tile (its weight storage, the default budget).</summary>
-    public static int DecodeTileRows(PlanShape shape) => DecodeTileRows(shape.Hidden, DecodeSharedBudget, shape.WeightBytes);
-
-    /// <summary>Static shared memory of the decode up/down kernel, bytes.</summary>
-    public static int DecodeUpDownSharedBytes(int hidden, int weightBytes = 4)
+    /// <summary>The decode up/down tile of <paramref name="shape"/> on <paramref name="target"/>.</summary>
+    public static DecodeTilePlan DecodeTile(PlanShape shape, CudaTarget target)
     {
-        int r = DecodeTileRows(hidden, DecodeSharedBudget, weightBytes);
-        return r * hidden * weightBytes + r * DecodeTokens * 4 + DecodeFixedSharedBytes;
+        int rowBytes = shape.WeightBytes * shape.Hidden + 4 * DecodeTokens; // the row itself, and its h per token
+        int budget = target.SharedPerBlockOptin / 2;
+        if (budget - DecodeFixedSharedBytes < rowBytes) budget = target.SharedPerBlockOptin;
+        int rows = (budget - DecodeFixedSharedBytes) / rowBytes;
+        rows = rows < 1 ? 1 : rows > DecodeMaxTileRows ? DecodeMaxTileRows : rows;
+        return new DecodeTilePlan(target, budget, rows, rows * shape.Hidden * shape.WeightBytes,
+            DecodeFixedSharedBytes + rows * DecodeTokens * 4);
     }
+
+    /// <summary>The decode up/down tile of a plan, on its target.</summary>
+    public static DecodeTilePlan DecodeTile(ModelPlan plan) => DecodeTile(plan.Shape, plan.Target);
 
     /// <summary>Shared memory of a decode up/down block besides the tile and h: marks, gates, list, count, partial sums.</summary>
     public const int DecodeFixedSharedBytes =
@@ -129,6 +140,12 @@ public static class FeedForwardKernelEmitter
         public int UpDownThreads { get; set; }
         public bool Bf16 { get; set; }
         public int UpVec { get; set; }
+        public string Target { get; set; } = "";
+        public int SharedOptin { get; set; }
+        public int SharedBudget { get; set; }
+        public int DynamicBytes { get; set; }
+        public int StaticBytes { get; set; }
+        public bool NeedsOptIn { get; set; }
     }
 
     /// <summary>The data FeedForward.scriban reads.</summary>
@@ -184,6 +201,7 @@ public static class FeedForwardKernelEmitter
     private static string RenderDecode(ModelPlan plan, bool cuda)
     {
         var s = plan.Shape;
+        var tile = DecodeTile(plan);
         var data = new DecodeTemplateData
         {
             Cuda = cuda,
@@ -199,10 +217,16 @@ public static class FeedForwardKernelEmitter
             GemvLanes = DecodeGemvLanes,
             GemvChunk = DecodeGemvChunk(s.Hidden),
             Range = DecodeRange,
-            TileRows = DecodeTileRows(s),
+            TileRows = tile.Rows,
             UpDownThreads = DecodeUpDownThreads,
             Bf16 = Bf16(s),
             UpVec = WeightVector(s),
+            Target = tile.Target.Arch,
+            SharedOptin = tile.Target.SharedPerBlockOptin,
+            SharedBudget = tile.BudgetBytes,
+            DynamicBytes = tile.DynamicBytes,
+            StaticBytes = tile.StaticBytes,
+            NeedsOptIn = tile.NeedsOptIn,
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardDecode", data));
     }
@@ -276,7 +300,8 @@ public static class FeedForwardKernelEmitter
             "(tokens, 1)");
         sb.Append("        }\n\n");
 
-        int tileRows = DecodeTileRows(s);
+        var tile = DecodeTile(plan);
+        int tileRows = tile.Rows;
         sb.Append("        /// <summary>The MoC feed-forward decode kernels (1 to ").Append(Int(DecodeTokens))
             .Append(" tokens): gate GEMV and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; ").Append(Xml(StorageText(s))).Append(").</summary>\n");
         sb.Append("        public const string FeedForwardDecodeSource = @\"").Append(decodeText.Replace("\"", "\"\"")).Append("\";\n\n");
@@ -287,7 +312,12 @@ public static class FeedForwardKernelEmitter
         sb.Append("        public static class FeedForwardDecodeLaunch\n        {\n");
         sb.Append("            /// <summary>Most tokens one decode launch takes.</summary>\n");
         sb.Append("            public const int MaxTokens = ").Append(Int(DecodeTokens)).Append(";\n");
-        sb.Append("            /// <summary>R: rows of W_u / W_d^T staged per shared-memory tile (budget ").Append(Int(DecodeSharedBudget)).Append(" bytes).</summary>\n");
+        sb.Append("            /// <summary>The GPU architecture the tiles are sized for (").Append(Int(tile.Target.SharedPerBlockOptin))
+            .Append(" bytes of shared memory per block with the opt-in).</summary>\n");
+        sb.Append("            public const string Target = \"").Append(tile.Target.Arch).Append("\";\n");
+        sb.Append("            /// <summary>Shared memory planned for one up/down block, bytes (half the opt-in: two blocks per SM).</summary>\n");
+        sb.Append("            public const int SharedBudget = ").Append(Int(tile.BudgetBytes)).Append(";\n");
+        sb.Append("            /// <summary>R: rows of W_u / W_d^T (").Append(wt).Append(") staged per shared-memory tile.</summary>\n");
         sb.Append("            public const int TileRows = ").Append(Int(tileRows)).Append(";\n\n");
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
         int chunk = DecodeGemvChunk(s.Hidden);
@@ -298,9 +328,18 @@ public static class FeedForwardKernelEmitter
             $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
             "(tokens, 1)");
         int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;
-        Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, DecodeUpDownSharedBytes(s.Hidden, s.WeightBytes),
+        Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, tile.StaticBytes,
             $"x, W_u {wt} [{s.Intermediate}, {s.Hidden}], W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, gate -> y [tokens, {s.Hidden}] (cleared first; atomicAdd); {DecodeRange} channels per block, tiles of {tileRows} rows.",
             $"({Int(rangeGrid)}, 1)");
+        sb.Append("            /// <summary>Dynamic shared memory of <c>").Append(prefix).Append("_decode_up_down</c> (the tile, ")
+            .Append(Int(tileRows)).Append(" x ").Append(Int(s.Hidden)).Append(' ').Append(wt).Append("), bytes: pass it as the launch's shared-memory size")
+            .Append(tile.NeedsOptIn
+                ? "; above 48 KiB per block, so allow it first with cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) (CudaKernel.SetMaxDynamicSharedMemory)"
+                : "")
+            .Append(".</summary>\n");
+        sb.Append("            public const int UpDownDynamicSharedBytes = ").Append(Int(tile.DynamicBytes)).Append(";\n");
+        sb.Append("            /// <summary>Whether <c>").Append(prefix).Append("_decode_up_down</c> needs more than 48 KiB of shared memory per block (the opt-in above).</summary>\n");
+        sb.Append("            public const bool UpDownNeedsSharedOptIn = ").Append(tile.NeedsOptIn ? "true" : "false").Append(";\n");
         sb.Append("        }\n    }\n}\n");
         return sb.ToString();
     }

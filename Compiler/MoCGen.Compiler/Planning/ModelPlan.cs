@@ -142,4 +142,7 @@ public sealed class ModelPlan
     public MemoryLayout Memory { get; }
     public StepFlops Flops { get; }
     public StepFlops DenseFlops { get; }
+
+    /// <summary>The GPU the CUDA kernels are planned for (shared-memory tiles are sized from it).</summary>
+    public CudaTarget Target { get; set; } = CudaTarget.Default;
 }

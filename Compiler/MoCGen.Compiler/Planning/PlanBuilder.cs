@@ -11,7 +11,8 @@ namespace MoCGen.Compiler.Planning;
 /// </summary>
 public static class PlanBuilder
 {
-    public static ModelPlan Build(ModelSpec spec)
+    /// <summary>Plans <paramref name="spec"/> for <paramref name="target"/> (null: <see cref="CudaTarget.Default"/>).</summary>
+    public static ModelPlan Build(ModelSpec spec, CudaTarget? target = null)
     {
         var shape = new PlanShape
         {
@@ -35,7 +36,10 @@ public static class PlanBuilder
         var parameters = ParameterTable(shape, out var count);
         var memory = MemoryPlanner.Plan(shape, count);
         return new ModelPlan(shape, parameters, count, memory,
-            FlopCounter.Count(shape, shape.TopK), FlopCounter.Count(shape, shape.Intermediate));
+            FlopCounter.Count(shape, shape.TopK), FlopCounter.Count(shape, shape.Intermediate))
+        {
+            Target = target ?? CudaTarget.Default,
+        };
     }
 
     /// <summary>The weights in Hugging Face LLaMA order and naming, laid out back to back.</summary>
