@@ -25,6 +25,7 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
     private readonly float[] _hostLogits;
     private readonly int[] _hostIds;
     private readonly int[] _single = new int[1];
+    private int _stepTokens;
 
     /// <summary>
     /// Uploads <paramref name="parameters"/> (laid out by <paramref name="plan"/>, down projections transposed) to
@@ -96,6 +97,12 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
     /// <inheritdoc />
     public string Device => _device.Name;
 
+    /// <summary>
+    /// The logits of every token of the last step, [tokens, vocab] (row t: the distribution of the token after token t);
+    /// a call of <see cref="Append(ReadOnlySpan{int})"/> with at most <see cref="DecodeKernelTable.MaxTokens"/> tokens is one step.
+    /// </summary>
+    public ReadOnlySpan<float> StepLogits => _hostLogits.AsSpan(0, _stepTokens * _s.Vocab);
+
     /// <inheritdoc />
     public void Reset() => Length = 0; // cached keys/values past Length are never read
 
@@ -151,6 +158,7 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
         d.Launch(_k.LmHead, n, _normed, W(_lmHead), _logits, n);
         d.Download(_logits, _hostLogits.AsSpan(0, n * _s.Vocab));
         Length = start + n;
+        _stepTokens = n;
     }
 
     /// <summary>Frees every device buffer.</summary>

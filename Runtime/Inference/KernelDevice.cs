@@ -134,11 +134,12 @@ public interface IKernelDevice : IDisposable
 }
 
 /// <summary>
-/// The kernels of one decode step of a model, generated with it (<c>&lt;Model&gt;.Cuda.DecodeKernels</c>), with the
-/// most tokens a step takes and the floats of one of its key/value caches (all layers).
+/// The kernels of one decode step of a model, generated with it (<c>&lt;Model&gt;.Cuda.DecodeKernels</c>): the model's
+/// full name (its PTX travels as resources <c>ptx/&lt;Model&gt;.&lt;Unit&gt;.ptx</c>), the most tokens a step takes and the
+/// floats of one of its key/value caches (all layers).
 /// </summary>
 public sealed record DecodeKernelTable(
-    int MaxTokens, long KvCacheFloats,
+    string Model, int MaxTokens, long KvCacheFloats,
     KernelLaunch Embed, KernelLaunch RmsNorm, KernelLaunch Qkv, KernelLaunch RopeKv, KernelLaunch Attention,
     KernelLaunch OProj, KernelLaunch ResidualNorm, KernelLaunch LmHead,
     KernelLaunch GateGemv, KernelLaunch TopK, KernelLaunch UpDown)

@@ -14,6 +14,9 @@ public interface IMoCModel
     /// <see cref="Plan"/>, down projections transposed as training keeps them; read, not copied).
     /// </summary>
     static abstract Inference.ITokenDecoder CreateDecodeSession(float[] parameters);
+
+    /// <summary>The kernels of one GPU decode step (for <see cref="Inference.GpuDecodeSession"/>), generated with the model.</summary>
+    static abstract Inference.DecodeKernelTable GpuDecodeKernels { get; }
 }
 
 /// <summary>The sizes of a compiled model, as declared and as derived.</summary>

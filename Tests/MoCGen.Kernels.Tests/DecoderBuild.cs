@@ -44,6 +44,11 @@ internal static class DecoderBuild
     /// <summary>The model's <c>Ilgpu</c> class (with <c>Decode</c> and <c>Decoder</c> nested in it).</summary>
     public static Type Ilgpu(ModelPlan plan) => Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Ilgpu", throwOnError: true)!;
 
+    /// <summary>The model's generated <c>Cuda.DecodeKernels</c> table.</summary>
+    public static MoCGen.Inference.DecodeKernelTable DecodeKernels(ModelPlan plan) =>
+        (MoCGen.Inference.DecodeKernelTable)Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Cuda", throwOnError: true)!
+            .GetProperty("DecodeKernels")!.GetValue(null)!;
+
     /// <summary>The model's <c>Cuda.DecoderLaunch</c> class.</summary>
     public static Type Launch(ModelPlan plan) => Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Cuda+DecoderLaunch", throwOnError: true)!;
 
@@ -54,24 +59,21 @@ internal static class DecoderBuild
 
     private static Assembly Compile(ModelPlan plan)
     {
-        const string close = "}\n}\n";
-        var ffn = FeedForwardKernelEmitter.RenderIlgpu(plan);
-        Assert.EndsWith(close, ffn);
-        var ilgpu = ffn.Substring(0, ffn.Length - close.Length) + DecoderKernelEmitter.RenderIlgpu(plan) + close;
-        var launch = new StringBuilder("namespace KernelDemo;\n\npartial class ").Append(plan.Shape.Name).Append("\n{\n    public static class Cuda\n    {\n");
-        DecoderKernelEmitter.AppendLaunchTable(launch, plan);
-        launch.Append("    }\n}\n");
-
+        // Exactly what the generator emits: <Model>.Ilgpu.g.cs (Ilgpu, with Decode, Backward and Decoder nested) and
+        // <Model>.Cuda.g.cs (the CUDA text, the launch tables and DecodeKernels).
+        var ilgpu = FeedForwardKernelEmitter.RenderIlgpu(plan);
+        var carrier = FeedForwardKernelEmitter.EmitCuda(plan).Text;
         var options = new CSharpParseOptions(LanguageVersion.Latest, DocumentationMode.Diagnose);
         var trees = new[]
         {
             CSharpSyntaxTree.ParseText(ilgpu, options, path: plan.Shape.Name + ".Ilgpu.g.cs"),
-            CSharpSyntaxTree.ParseText(launch.ToString(), options, path: plan.Shape.Name + ".DecoderLaunch.g.cs"),
+            CSharpSyntaxTree.ParseText(carrier, options, path: plan.Shape.Name + ".Cuda.g.cs"),
         };
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => p.Length > 0)
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
             .Append(MetadataReference.CreateFromFile(typeof(ILGPU.Context).Assembly.Location))
+            .Append(MetadataReference.CreateFromFile(typeof(MoCGen.Inference.DecodeKernelTable).Assembly.Location))
             .GroupBy(r => Path.GetFileName(r.Display)).Select(g => g.First());
         var compilation = CSharpCompilation.Create("KernelDemo." + plan.Shape.Name, trees, references,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable,

@@ -81,33 +81,40 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         for (int i = 0; i < parameters.Length; i++) parameters[i] = (float)((random.NextDouble() * 2 - 1) * 0.5);
         var cpu = new DecodeSession<TShape, ushort>(ToCompiled(plan), parameters);
 
+        // The runtime's GPU decode step, unchanged, on ILGPU's CPU accelerator with the generated launch table.
         using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
         using var accelerator = context.CreateCPUAccelerator(0);
-        using var gpu = new IlgpuDecoder(accelerator, plan, parameters);
+        using var device = new IlgpuKernelDevice(accelerator, DecoderBuild.Ilgpu(plan));
+        using var gpu = new GpuDecodeSession(device, ToCompiled(plan), DecoderBuild.DecodeKernels(plan), parameters);
 
         double worstRatio = 0;
         int position = 0;
         int? greedy = null;
         foreach (int n in steps)
         {
-            // The first step is a random prompt; each later step starts with the greedy token the GPU chose last, and
-            // its other tokens are random (a forced continuation, as when verifying drafted tokens).
+            // The first step is a random prompt; each later step starts with the greedy token of the last, and its
+            // other tokens are random (a forced continuation, as when verifying drafted tokens).
             var tokens = new int[n];
             for (int i = 0; i < n; i++) tokens[i] = i == 0 && greedy is int g ? g : random.Next(TShape.Vocab);
-            var logits = gpu.Step(tokens);
+            var last = gpu.Append(tokens).ToArray();
+            var logits = gpu.StepLogits.ToArray();
+            Assert.Equal(n * TShape.Vocab, logits.Length);
+            Assert.Equal(logits.AsSpan((n - 1) * TShape.Vocab).ToArray(), last);
             for (int t = 0; t < n; t++, position++)
             {
                 var expected = cpu.Append(tokens[t]).ToArray();
                 var actual = logits.AsSpan(t * TShape.Vocab, TShape.Vocab).ToArray();
                 double scale = expected.Max(Math.Abs), worst = expected.Zip(actual, (a, b) => Math.Abs(a - b)).Max();
                 worstRatio = Math.Max(worstRatio, worst / scale);
-                Assert.True(worst <= 1e-4 * scale, $"position {position}: max |logit difference| {worst:E3}, max |logit| {scale:E3} " + string.Join(",", expected.Take(5)) + " | " + string.Join(",", actual.Take(5)) + " tokens " + string.Join(",", tokens));
-                Assert.True(gpu.Next[t] == Argmax(expected), $"position {position}: greedy token {gpu.Next[t]}, CPU {Argmax(expected)}");
+                Assert.True(worst <= 1e-4 * scale, $"position {position}: max |logit difference| {worst:E3}, max |logit| {scale:E3}");
+                Assert.True(Argmax(actual) == Argmax(expected), $"position {position}: greedy token {Argmax(actual)}, CPU {Argmax(expected)}");
             }
-            greedy = gpu.Next[n - 1];
+            greedy = Argmax(logits.AsSpan((n - 1) * TShape.Vocab).ToArray());
         }
         Assert.Equal(position, gpu.Length);
-        if (TShape.Context - position < 4) Assert.Throws<InvalidOperationException>(() => gpu.Step(new int[TShape.Context - position + 1]));
+        Assert.Equal(steps.Length * (TShape.Layers * 9 + 3), device.Launches.Values.Sum());
+        if (TShape.Context - position < 4) Assert.Throws<InvalidOperationException>(() => gpu.Append(new int[TShape.Context - position + 1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => gpu.Append(TShape.Vocab));
         output.WriteLine($"{name}: {position} positions, worst max|diff| / max|logit| = {worstRatio:E2} (tolerance 1e-4)");
     }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Text;
@@ -6,6 +7,7 @@ using MoCGen.Checkpoints;
 using MoCGen.Data;
 using MoCGen.Inference;
 using MoCGen;
+using MoCGen.Cuda;
 
 // tinymoc [--checkpoint runs/tinymoc/checkpoint.safetensors] [--prompt "text"] [--max-tokens 200]
 //         [--temperature 0.8] [--top-p 0.95] [--seed 1] [--device auto|cpu|cuda] [--stats]
@@ -24,9 +26,7 @@ public static class Infer
         {
             var options = Options.Parse(args);
             var device = options.Device;
-            if (device == "cuda")
-                throw new UsageException("--device cuda: this build decodes on CPU only (the CUDA decode kernels are not in it yet); use --device cpu or auto.");
-            if (device is not ("auto" or "cpu"))
+            if (device is not ("auto" or "cpu" or "cuda"))
                 throw new UsageException($"--device must be auto, cpu or cuda, not '{device}'.");
 
             var started = Stopwatch.StartNew();
@@ -42,11 +42,12 @@ public static class Infer
                 throw new UsageException($"The prompt is {prompt.Length} tokens; {name}'s context is {context}, so at most {context - 1} fit with room to generate.");
 
             var loadedAt = started.Elapsed;
-            var session = TModel.CreateDecodeSession(parameters);
+            using var gpu = device == "cpu" ? null : OpenGpu<TModel>(device == "cuda", parameters);
+            ITokenDecoder session = gpu is not null ? gpu.Session : TModel.CreateDecodeSession(parameters);
             var sampler = new TokenSampler(options.Temperature, options.TopP, options.Seed);
             var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
             ReadOnlySpan<float> logits = default;
-            foreach (var token in prompt) logits = session.Append(token);
+            logits = session.Append(prompt);
             output.Write(options.Prompt);
             int budget = Math.Min(options.MaxTokens, context - session.Length);
             var firstToken = TimeSpan.Zero;
@@ -69,10 +70,61 @@ public static class Infer
                 error.WriteLine($"[{budget} tokens, {budget / seconds:F1} tokens/s on {session.Device}; first token {firstToken.TotalMilliseconds:F0} ms after start]");
             return 0;
         }
-        catch (Exception e) when (e is UsageException or CheckpointException or IOException)
+        catch (Exception e) when (e is UsageException or CheckpointException or IOException or CudaException)
         {
             error.WriteLine(tool + ": " + e.Message);
             return 2;
+        }
+    }
+
+    /// <summary>
+    /// The GPU decoder, when this binary carries its model's kernels (PTX resources) and an NVIDIA driver and GPU are
+    /// there; null (decode on CPU) otherwise, unless <paramref name="required"/>, which turns the reason into an error.
+    /// </summary>
+    private static GpuDecoder? OpenGpu<TModel>(bool required, float[] parameters) where TModel : IMoCModel
+    {
+        var kernels = TModel.GpuDecodeKernels;
+        var ptx = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var unit in kernels.Units)
+        {
+            string resource = "ptx/" + kernels.Model + "." + unit + ".ptx";
+            using var stream = typeof(Infer).Assembly.GetManifestResourceStream(resource);
+            if (stream is null)
+            {
+                if (!required) return null;
+                throw new UsageException($"--device cuda: this build carries no CUDA kernels ({resource} is missing: neither nvcc nor clang was found when it was built); rebuild where one is, or use --device cpu.");
+            }
+            using var reader = new StreamReader(stream);
+            ptx[unit] = reader.ReadToEnd();
+        }
+        if (!CudaDevice.TryOpen(0, out var gpu, out var why))
+        {
+            if (!required) return null;
+            throw new UsageException("--device cuda: " + why);
+        }
+        CudaKernelDevice? kernelDevice = null;
+        try
+        {
+            kernelDevice = new CudaKernelDevice(gpu, ptx);
+            return new GpuDecoder(gpu, kernelDevice, new GpuDecodeSession(kernelDevice, TModel.Plan, kernels, parameters));
+        }
+        catch
+        {
+            kernelDevice?.Dispose();
+            gpu.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class GpuDecoder(CudaDevice gpu, CudaKernelDevice device, GpuDecodeSession session) : IDisposable
+    {
+        public GpuDecodeSession Session => session;
+
+        public void Dispose()
+        {
+            session.Dispose();
+            device.Dispose();
+            gpu.Dispose();
         }
     }
 
