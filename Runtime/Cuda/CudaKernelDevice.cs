@@ -45,9 +45,13 @@ public sealed class CudaKernelDevice : IKernelDevice
     /// <inheritdoc />
     public DeviceBuffer Allocate(DeviceElement element, long length)
     {
-        DeviceBuffer buffer = element == DeviceElement.Float32
-            ? new Buffer<float>(_device.Allocate<float>(Math.Max(1, length)), element, length)
-            : new Buffer<int>(_device.Allocate<int>(Math.Max(1, length)), element, length);
+        DeviceBuffer buffer = element switch
+        {
+            DeviceElement.Float32 => new Buffer<float>(_device.Allocate<float>(Math.Max(1, length)), element, length),
+            DeviceElement.Int32 => new Buffer<int>(_device.Allocate<int>(Math.Max(1, length)), element, length),
+            DeviceElement.BFloat16 => new Buffer<ushort>(_device.Allocate<ushort>(Math.Max(1, length)), element, length),
+            _ => throw new ArgumentOutOfRangeException(nameof(element), element, "Unknown device element type."),
+        };
         ((IClearable)buffer).Clear();
         return buffer;
     }
@@ -59,10 +63,16 @@ public sealed class CudaKernelDevice : IKernelDevice
     public void Upload(DeviceBuffer buffer, ReadOnlySpan<int> values, long offset = 0) => As<int>(buffer).Cuda.Upload(values, offset);
 
     /// <inheritdoc />
+    public void Upload(DeviceBuffer buffer, ReadOnlySpan<ushort> values, long offset = 0) => As<ushort>(buffer).Cuda.Upload(values, offset);
+
+    /// <inheritdoc />
     public void Download(DeviceBuffer buffer, Span<float> values, long offset = 0) => As<float>(buffer).Cuda.Download(values, offset);
 
     /// <inheritdoc />
     public void Download(DeviceBuffer buffer, Span<int> values, long offset = 0) => As<int>(buffer).Cuda.Download(values, offset);
+
+    /// <inheritdoc />
+    public void Download(DeviceBuffer buffer, Span<ushort> values, long offset = 0) => As<ushort>(buffer).Cuda.Download(values, offset);
 
     /// <inheritdoc />
     public void Launch(KernelLaunch kernel, int tokens, params ReadOnlySpan<KernelArg> args)
@@ -79,6 +89,7 @@ public sealed class CudaKernelDevice : IKernelDevice
                     {
                         Buffer<float> f => f.Cuda.DevicePointer + (ulong)(a.Offset * sizeof(float)),
                         Buffer<int> i => i.Cuda.DevicePointer + (ulong)(a.Offset * sizeof(int)),
+                        Buffer<ushort> h => h.Cuda.DevicePointer + (ulong)(a.Offset * sizeof(ushort)),
                         _ => throw new ArgumentException($"Kernel '{kernel.Name}': a buffer of another device was passed.", nameof(args)),
                     });
                     break;

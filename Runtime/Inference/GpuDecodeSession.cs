@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using MoCGen.Checkpoints;
 using MoCGen.Cpu;
 
 namespace MoCGen.Inference;
@@ -9,7 +10,9 @@ namespace MoCGen.Inference;
 /// Token-by-token decoding with a key/value cache where every step runs on a kernel device: the model's generated
 /// decoder kernels (embedding, RMSNorm, q/k/v, RoPE + cache append, attention, o projection, LM head) around its MoC
 /// feed-forward decode kernels (gate GEMV, Top-K, SRAM-tiled up/down). Weights are uploaded once, as one flat buffer in
-/// the training layout (down projections transposed); a step takes 1 to <see cref="DecodeKernelTable.MaxTokens"/>
+/// the training layout (down projections transposed): fp32, or for a model that stores bf16 weights every weight
+/// rounded once to bf16 (to nearest even, as checkpoints store it) and widened exactly by the kernels; activations,
+/// caches and accumulation are fp32 either way. A step takes 1 to <see cref="DecodeKernelTable.MaxTokens"/>
 /// consecutive tokens. The host only fills the RoPE table once and reads back the logits.
 /// </summary>
 public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
@@ -28,8 +31,9 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
     private int _stepTokens;
 
     /// <summary>
-    /// Uploads <paramref name="parameters"/> (laid out by <paramref name="plan"/>, down projections transposed) to
-    /// <paramref name="device"/> and allocates every buffer of a step. The device stays the caller's.
+    /// Uploads <paramref name="parameters"/> (laid out by <paramref name="plan"/>, down projections transposed; rounded to
+    /// bf16 on the way where the model stores bf16 weights) to <paramref name="device"/> and allocates every buffer of a
+    /// step. The device stays the caller's.
     /// </summary>
     public GpuDecodeSession(IKernelDevice device, CompiledPlan plan, DecodeKernelTable kernels, float[] parameters)
     {
@@ -38,16 +42,24 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
         ArgumentNullException.ThrowIfNull(kernels);
         ArgumentNullException.ThrowIfNull(parameters);
         _s = plan.Shape;
-        if (_s.Weights != WeightPrecision.Float32)
-            throw new NotSupportedException($"{_s.Name} stores {_s.Weights} weights; GPU decoding takes float32 models for now (decode on CPU).");
+        var element = _s.Weights switch
+        {
+            WeightPrecision.Float32 => DeviceElement.Float32,
+            WeightPrecision.BFloat16 => DeviceElement.BFloat16,
+            _ => throw new NotSupportedException($"{_s.Name} stores {_s.Weights} weights; GPU decoding takes float32 and bfloat16 models."),
+        };
+        if (kernels.Weights != element)
+            throw new ArgumentException($"{_s.Name} stores {_s.Weights} weights, but the kernels of {kernels.Model} read {kernels.Weights}.", nameof(kernels));
         if (parameters.Length < plan.ParameterCount)
             throw new ArgumentException($"The parameter buffer holds {parameters.Length} floats; {_s.Name} has {plan.ParameterCount}.", nameof(parameters));
         _device = device;
         _k = kernels;
         try
         {
-            _weights = Own(device.Allocate(DeviceElement.Float32, plan.ParameterCount));
-            device.Upload(_weights, parameters.AsSpan(0, checked((int)plan.ParameterCount)));
+            _weights = Own(device.Allocate(element, plan.ParameterCount));
+            var weights = parameters.AsSpan(0, checked((int)plan.ParameterCount));
+            if (element == DeviceElement.Float32) device.Upload(_weights, weights);
+            else UploadBFloat16(device, _weights, weights);
             _embed = plan.Parameter("model.embed_tokens.weight").Offset;
             _finalNorm = plan.Parameter("model.norm.weight").Offset;
             _lmHead = _s.TieEmbeddings ? _embed : plan.Parameter("lm_head.weight").Offset;
@@ -169,6 +181,18 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
     }
 
     private KernelArg W(long offset) => KernelArg.View(_weights, offset);
+
+    /// <summary>Rounds <paramref name="weights"/> to bf16 (nearest even) and uploads them, a bounded chunk at a time.</summary>
+    private static void UploadBFloat16(IKernelDevice device, DeviceBuffer buffer, ReadOnlySpan<float> weights)
+    {
+        var bits = new ushort[Math.Min(weights.Length, 1 << 20)];
+        for (int at = 0; at < weights.Length; at += bits.Length)
+        {
+            int n = Math.Min(bits.Length, weights.Length - at);
+            ElementConversion.ToBFloat16(weights.Slice(at, n), bits);
+            device.Upload(buffer, bits.AsSpan(0, n), at);
+        }
+    }
 
     private DeviceBuffer Floats(long length) => Own(_device.Allocate(DeviceElement.Float32, length));
 

@@ -12,6 +12,9 @@ public enum DeviceElement
 
     /// <summary>32-bit signed integer.</summary>
     Int32,
+
+    /// <summary>16-bit bfloat16, held as its bits (<see cref="ushort"/>): the high half of an fp32.</summary>
+    BFloat16,
 }
 
 /// <summary>A buffer in a <see cref="IKernelDevice"/>'s memory.</summary>
@@ -120,11 +123,17 @@ public interface IKernelDevice : IDisposable
     /// <summary>Copies <paramref name="values"/> into <paramref name="buffer"/> from element <paramref name="offset"/> on.</summary>
     void Upload(DeviceBuffer buffer, ReadOnlySpan<int> values, long offset = 0);
 
+    /// <summary>Copies the bfloat16 bits <paramref name="values"/> into <paramref name="buffer"/> from element <paramref name="offset"/> on.</summary>
+    void Upload(DeviceBuffer buffer, ReadOnlySpan<ushort> values, long offset = 0);
+
     /// <summary>Copies the first <c>values.Length</c> elements of <paramref name="buffer"/> from <paramref name="offset"/> into <paramref name="values"/> (waits for queued work).</summary>
     void Download(DeviceBuffer buffer, Span<float> values, long offset = 0);
 
     /// <summary>Copies the first <c>values.Length</c> elements of <paramref name="buffer"/> from <paramref name="offset"/> into <paramref name="values"/> (waits for queued work).</summary>
     void Download(DeviceBuffer buffer, Span<int> values, long offset = 0);
+
+    /// <summary>Copies the first <c>values.Length</c> bfloat16 elements of <paramref name="buffer"/> from <paramref name="offset"/> into <paramref name="values"/> (waits for queued work).</summary>
+    void Download(DeviceBuffer buffer, Span<ushort> values, long offset = 0);
 
     /// <summary>Queues <paramref name="kernel"/> for <paramref name="tokens"/> tokens with its parameters in declaration order.</summary>
     void Launch(KernelLaunch kernel, int tokens, params ReadOnlySpan<KernelArg> args);
@@ -135,14 +144,15 @@ public interface IKernelDevice : IDisposable
 
 /// <summary>
 /// The kernels of one decode step of a model, generated with it (<c>&lt;Model&gt;.Cuda.DecodeKernels</c>): the model's
-/// full name (its PTX travels as resources <c>ptx/&lt;Model&gt;.&lt;Unit&gt;.ptx</c>), the most tokens a step takes and the
-/// floats of one of its key/value caches (all layers).
+/// full name (its PTX travels as resources <c>ptx/&lt;Model&gt;.&lt;Unit&gt;.ptx</c>), the most tokens a step takes, the
+/// floats of one of its key/value caches (all layers), and the element type of the weights every kernel reads
+/// (<see cref="DeviceElement.Float32"/> or <see cref="DeviceElement.BFloat16"/>; activations and caches are fp32).
 /// </summary>
 public sealed record DecodeKernelTable(
     string Model, int MaxTokens, long KvCacheFloats,
     KernelLaunch Embed, KernelLaunch RmsNorm, KernelLaunch Qkv, KernelLaunch RopeKv, KernelLaunch Attention,
     KernelLaunch OProj, KernelLaunch ResidualNorm, KernelLaunch LmHead,
-    KernelLaunch GateGemv, KernelLaunch TopK, KernelLaunch UpDown)
+    KernelLaunch GateGemv, KernelLaunch TopK, KernelLaunch UpDown, DeviceElement Weights = DeviceElement.Float32)
 {
     /// <summary>The CUDA source units the kernels live in.</summary>
     public IReadOnlyList<string> Units =>

@@ -25,16 +25,14 @@ internal static class DecoderBuild
 
     /// <summary>A decoder plan; Batch is 1 (decoding does not use the training shapes).</summary>
     public static ModelPlan Plan(string name, int vocab, int hidden, int intermediate, int topK, int layers, int heads, int kvHeads,
-        int context, bool tie = false, double ropeTheta = 10000.0, double normEps = 1e-5)
+        int context, bool tie = false, double ropeTheta = 10000.0, double normEps = 1e-5, StoredPrecision weights = StoredPrecision.Float32)
     {
+        var given = new[] { "Vocab", "Hidden", "Intermediate", "TopK", "Layers", "Heads", "KvHeads", "Context", "Batch", "TieEmbeddings", "RopeTheta", "NormEps" };
         var spec = ModelSpec.Default(new ModelType("KernelDemo", name, true, "", false, false, false)) with
         {
             Vocab = vocab, Hidden = hidden, Intermediate = intermediate, TopK = topK, Layers = layers, Heads = heads, KvHeads = kvHeads,
-            Context = context, Batch = 1, TieEmbeddings = tie, RopeTheta = ropeTheta, NormEps = normEps,
-            GivenArguments = new EquatableArray<string>(new[]
-            {
-                "Vocab", "Hidden", "Intermediate", "TopK", "Layers", "Heads", "KvHeads", "Context", "Batch", "TieEmbeddings", "RopeTheta", "NormEps",
-            }),
+            Context = context, Batch = 1, TieEmbeddings = tie, RopeTheta = ropeTheta, NormEps = normEps, Weights = (int)weights,
+            GivenArguments = new EquatableArray<string>(weights == StoredPrecision.Float32 ? given : given.Append("Weights").ToArray()),
         };
         var result = ModelCompiler.Plan(spec);
         Assert.True(result.Succeeded, string.Join("; ", result.Problems));

@@ -6,6 +6,7 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using MoCGen.Compiler.Emit;
 using MoCGen.Compiler.Planning;
+using MoCGen.Compiler.Spec;
 using MoCGen.Cpu;
 using MoCGen.Inference;
 using MoCGen.Model;
@@ -17,8 +18,9 @@ namespace MoCGen.Kernels.Tests;
 /// <summary>
 /// The ILGPU rendering of Templates/Decoder.scriban on ILGPU's CPU accelerator: each kernel against MoCGen's CPU
 /// kernel or a scalar double reference, and whole decodes (decoder kernels plus the feed-forward decode kernels)
-/// against the CPU <see cref="DecodeSession{TShape, TIndex}"/> on the same weights. Each tolerance is written beside
-/// its check; measured errors go to the test output.
+/// against the CPU <see cref="DecodeSession{TShape, TIndex}"/> on the same weights. The bf16 variants render every weight
+/// argument as bf16 bits and hand the GPU session the fp32 weights, which it rounds to bf16 itself; the references run on
+/// the same rounded values, widened. Each tolerance is written beside its check; measured errors go to the test output.
 /// </summary>
 public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutputHelper output) : IClassFixture<DecoderIlgpuTests.UnitKernels>
 {
@@ -72,14 +74,67 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
     [Fact]
     public void DecodeMatchesTheCpuDecoder_DenseTied() => Decode<DenseTied>("DecDenseTied", seed: 5, steps: new[] { 4, 1, 2 });
 
-    private void Decode<TShape>(string name, int seed, int[] steps) where TShape : struct, IDecoderShape
+    /// <summary>
+    /// The GQA check with every weight stored as bf16 (16-byte weight loads in the projections: d = 64 takes 8 at a time).
+    /// Same tolerance as fp32: the CPU decoder runs on the widened bf16 values, so both sides multiply identical weights
+    /// and still differ only in fp32 summation order.
+    /// </summary>
+    [Fact]
+    public void DecodeMatchesTheCpuDecoder_GqaBf16() => Decode<Gqa>("DecGqaBf16", seed: 11, steps: new[] { 3, 1, 2 }, bf16: true);
+
+    /// <summary>bf16, tied (the LM head reads the bf16 embedding), d = 36: the projections load 4 weights at a time.</summary>
+    [Fact]
+    public void DecodeMatchesTheCpuDecoder_TiedBf16() => Decode<TiedNarrow>("DecTiedBf16", seed: 3, steps: new[] { 2, 4, 1 }, bf16: true);
+
+    /// <summary>Vocab 50, d 36, 2 heads over 1 kv head (head dim 18), d_ff 96, K 12, 1 layer, context 8, tied embeddings.</summary>
+    private struct TiedNarrow : IDecoderShape
+    {
+        public static int Vocab => 50;
+        public static int Hidden => 36;
+        public static int Intermediate => 96;
+        public static int TopK => 12;
+        public static int Layers => 1;
+        public static int Heads => 2;
+        public static int KvHeads => 1;
+        public static int Context => 8;
+        public static int Batch => 1;
+        public static double RopeTheta => 10000.0;
+        public static double NormEps => 1e-5;
+        public static bool TieEmbeddings => true;
+    }
+
+    /// <summary>A bf16 model refuses fp32 kernels (and the reverse) before anything is allocated.</summary>
+    [Fact]
+    public void SessionRefusesKernelsOfAnotherWeightStorage()
+    {
+        var fp32 = DecoderBuild.Plan("DecGqa", 64, 64, 176, 22, 2, 4, 2, 16);
+        var bf16 = DecoderBuild.Plan("DecGqaBf16", 64, 64, 176, 22, 2, 4, 2, 16, weights: StoredPrecision.BFloat16);
+        Assert.Equal(DeviceElement.Float32, DecoderBuild.DecodeKernels(fp32).Weights);
+        Assert.Equal(DeviceElement.BFloat16, DecoderBuild.DecodeKernels(bf16).Weights);
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var device = new IlgpuKernelDevice(accelerator, DecoderBuild.Ilgpu(bf16));
+        var parameters = new float[bf16.ParameterCount];
+        Assert.Throws<ArgumentException>(() => new GpuDecodeSession(device, ToCompiled(bf16), DecoderBuild.DecodeKernels(fp32), parameters));
+        Assert.Throws<ArgumentException>(() => new GpuDecodeSession(device, ToCompiled(fp32), DecoderBuild.DecodeKernels(bf16), parameters));
+    }
+
+    private void Decode<TShape>(string name, int seed, int[] steps, bool bf16 = false) where TShape : struct, IDecoderShape
     {
         var plan = DecoderBuild.Plan(name, TShape.Vocab, TShape.Hidden, TShape.Intermediate, TShape.TopK, TShape.Layers, TShape.Heads,
-            TShape.KvHeads, TShape.Context, TShape.TieEmbeddings, TShape.RopeTheta, TShape.NormEps);
+            TShape.KvHeads, TShape.Context, TShape.TieEmbeddings, TShape.RopeTheta, TShape.NormEps,
+            bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32);
         var random = new Random(seed);
         var parameters = new float[plan.ParameterCount];
         for (int i = 0; i < parameters.Length; i++) parameters[i] = (float)((random.NextDouble() * 2 - 1) * 0.5);
-        var cpu = new DecodeSession<TShape, ushort>(ToCompiled(plan), parameters);
+        // bf16: the GPU session gets the fp32 weights and rounds them itself; the CPU decoder gets the rounded values, widened.
+        var reference = parameters.ToArray();
+        if (bf16)
+        {
+            Bf16.Round(reference);
+            Assert.Contains(parameters.Zip(reference), p => p.First != p.Second);  // the rounding is not a no-op here
+        }
+        var cpu = new DecodeSession<TShape, ushort>(ToCompiled(plan), reference);
 
         // The runtime's GPU decode step, unchanged, on ILGPU's CPU accelerator with the generated launch table.
         using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
@@ -115,7 +170,7 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         Assert.Equal(steps.Length * (TShape.Layers * 9 + 3), device.Launches.Values.Sum());
         if (TShape.Context - position < 4) Assert.Throws<InvalidOperationException>(() => gpu.Append(new int[TShape.Context - position + 1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => gpu.Append(TShape.Vocab));
-        output.WriteLine($"{name}: {position} positions, worst max|diff| / max|logit| = {worstRatio:E2} (tolerance 1e-4)");
+        output.WriteLine($"{name} ({(bf16 ? "bf16" : "fp32")} weights): {position} positions, worst max|diff| / max|logit| = {worstRatio:E2} (tolerance 1e-4)");
     }
 
     // ---- one kernel at a time ----------------------------------------------------------------------------------------

@@ -24,17 +24,25 @@ internal sealed class IlgpuKernelDevice(Accelerator accelerator, Type ilgpu) : I
     /// <summary>Launches so far, by kernel name (what a step ran).</summary>
     public Dictionary<string, int> Launches { get; } = new(StringComparer.Ordinal);
 
-    public DeviceBuffer Allocate(DeviceElement element, long length) => element == DeviceElement.Float32
-        ? new Buffer<float>(accelerator, element, length)
-        : new Buffer<int>(accelerator, element, length);
+    public DeviceBuffer Allocate(DeviceElement element, long length) => element switch
+    {
+        DeviceElement.Float32 => new Buffer<float>(accelerator, element, length),
+        DeviceElement.Int32 => new Buffer<int>(accelerator, element, length),
+        DeviceElement.BFloat16 => new Buffer<ushort>(accelerator, element, length),
+        _ => throw new ArgumentOutOfRangeException(nameof(element), element, "Unknown device element type."),
+    };
 
     public void Upload(DeviceBuffer buffer, ReadOnlySpan<float> values, long offset = 0) => ((Buffer<float>)buffer).Upload(values, offset);
 
     public void Upload(DeviceBuffer buffer, ReadOnlySpan<int> values, long offset = 0) => ((Buffer<int>)buffer).Upload(values, offset);
 
+    public void Upload(DeviceBuffer buffer, ReadOnlySpan<ushort> values, long offset = 0) => ((Buffer<ushort>)buffer).Upload(values, offset);
+
     public void Download(DeviceBuffer buffer, Span<float> values, long offset = 0) => ((Buffer<float>)buffer).Download(values, offset);
 
     public void Download(DeviceBuffer buffer, Span<int> values, long offset = 0) => ((Buffer<int>)buffer).Download(values, offset);
+
+    public void Download(DeviceBuffer buffer, Span<ushort> values, long offset = 0) => ((Buffer<ushort>)buffer).Download(values, offset);
 
     public void Launch(KernelLaunch kernel, int tokens, params ReadOnlySpan<KernelArg> args)
     {
@@ -43,9 +51,13 @@ internal sealed class IlgpuKernelDevice(Accelerator accelerator, Type ilgpu) : I
             throw new ArgumentException($"{kernel.IlgpuMethod} takes {parameters.Length} parameters; the launch passed {args.Length}.");
         var values = new object[args.Length + 1];
         var (x, y) = kernel.Grid(tokens);
-        values[0] = kernel.DynamicSharedBytes > 0
-            ? new KernelConfig(new Index3D(x, y, 1), new Index3D(kernel.Block, 1, 1), SharedMemoryConfig.RequestDynamic<float>(kernel.DynamicSharedBytes / sizeof(float)))
-            : new KernelConfig(new Index3D(x, y, 1), new Index3D(kernel.Block, 1, 1));
+        // The dynamic shared memory is a tile of stored weights (the up/down tile): bf16 bits where the kernel takes them.
+        bool bf16 = parameters.Contains(typeof(ArrayView<ushort>));
+        values[0] = kernel.DynamicSharedBytes <= 0
+            ? new KernelConfig(new Index3D(x, y, 1), new Index3D(kernel.Block, 1, 1))
+            : new KernelConfig(new Index3D(x, y, 1), new Index3D(kernel.Block, 1, 1), bf16
+                ? SharedMemoryConfig.RequestDynamic<ushort>(kernel.DynamicSharedBytes / sizeof(ushort))
+                : SharedMemoryConfig.RequestDynamic<float>(kernel.DynamicSharedBytes / sizeof(float)));
         for (int i = 0; i < args.Length; i++)
         {
             var a = args[i];
@@ -57,6 +69,7 @@ internal sealed class IlgpuKernelDevice(Accelerator accelerator, Type ilgpu) : I
                 {
                     Buffer<float> f when parameters[i] == typeof(ArrayView<float>) => f.View(a.Offset),
                     Buffer<int> n when parameters[i] == typeof(ArrayView<int>) => n.View(a.Offset),
+                    Buffer<ushort> h when parameters[i] == typeof(ArrayView<ushort>) => h.View(a.Offset),
                     _ => throw Mismatch(kernel, i, parameters[i], a.Buffer?.Element.ToString() ?? "null"),
                 },
             };

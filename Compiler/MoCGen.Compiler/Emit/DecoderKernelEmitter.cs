@@ -61,6 +61,8 @@ public static class DecoderKernelEmitter
         public int AttnThreads { get; set; }
         public int AttnChunk { get; set; }
         public int SampleThreads { get; set; }
+        public bool Bf16 { get; set; }
+        public int WeightVec { get; set; }
     }
 
     /// <summary>The CUDA C text of the decoder kernels.</summary>
@@ -103,6 +105,8 @@ public static class DecoderKernelEmitter
             AttnThreads = AttnThreads,
             AttnChunk = AttnChunk,
             SampleThreads = SampleThreads,
+            Bf16 = FeedForwardKernelEmitter.Bf16(s),
+            WeightVec = FeedForwardKernelEmitter.WeightVector(s),
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("Decoder", data));
     }
@@ -117,6 +121,7 @@ public static class DecoderKernelEmitter
         var s = plan.Shape;
         string prefix = KernelPrefix(s);
         int qkvRows = s.QueryDim + 2 * s.KvDim;
+        string wt = FeedForwardKernelEmitter.Bf16(s) ? " bf16" : "";  // fp32 tables name no storage
         sb.Append("        /// <summary>\n");
         sb.Append("        /// Launch table of the decoder kernels (1 to ").Append(Int(DecodeTokens)).Append(" consecutive tokens a step), in launch order. Per layer the\n");
         sb.Append("        /// feed-forward decode kernels run between RmsNorm and ResidualNorm; the feed-forward output must be zero before\n");
@@ -133,11 +138,11 @@ public static class DecoderKernelEmitter
         sb.Append("            public const long KvCacheFloats = ").Append(((long)s.Layers * s.Context * s.KvDim).ToString(CultureInfo.InvariantCulture)).Append("L;\n\n");
 
         Kernel(sb, "Embed", prefix + "_embed", RowThreads, 0,
-            $"ids [tokens], embedding [{s.Vocab}, {s.Hidden}] -> x [tokens, {s.Hidden}]; an id outside the vocabulary gives a zero row.", "(tokens, 1)");
+            $"ids [tokens], embedding{wt} [{s.Vocab}, {s.Hidden}] -> x [tokens, {s.Hidden}]; an id outside the vocabulary gives a zero row.", "(tokens, 1)");
         Kernel(sb, "RmsNorm", prefix + "_rms_norm", RowThreads, RowThreads * 4,
-            $"x, w [{s.Hidden}] -> y = RMSNorm(x) * w (eps {s.NormEps.ToString("R", CultureInfo.InvariantCulture)}).", "(tokens, 1)");
+            $"x, w{wt} [{s.Hidden}] -> y = RMSNorm(x) * w (eps {s.NormEps.ToString("R", CultureInfo.InvariantCulture)}).", "(tokens, 1)");
         Kernel(sb, "Qkv", prefix + "_qkv", GemvWarps * 32, GemvSharedBytes,
-            $"normed x, W_q [{s.QueryDim}, {s.Hidden}], W_k and W_v [{s.KvDim}, {s.Hidden}] -> q [tokens, {s.QueryDim}], k and v [tokens, {s.KvDim}]; a warp per row.",
+            $"normed x, W_q{wt} [{s.QueryDim}, {s.Hidden}], W_k and W_v{wt} [{s.KvDim}, {s.Hidden}] -> q [tokens, {s.QueryDim}], k and v [tokens, {s.KvDim}]; a warp per row.",
             $"({Int(Ceil(qkvRows, GemvWarps))}, 1)");
         Kernel(sb, "RopeKv", prefix + "_rope_kv", RowThreads, 0,
             "q, k, v, cos, sin, caches, layer, start: q and k rotated (token t at position start + t), k and v written to the caches.", "(tokens, 1)");
@@ -145,12 +150,12 @@ public static class DecoderKernelEmitter
             $"q, caches, layer, start -> attention output [tokens, {s.QueryDim}]; one block per (head, token), positions 0..start + t.",
             $"({Int(s.Heads)}, tokens)");
         Kernel(sb, "OProj", prefix + "_o_proj", GemvWarps * 32, GemvSharedBytes,
-            $"attention output, W_o [{s.Hidden}, {s.QueryDim}] -> x += W_o a (the residual add); a warp per row.",
+            $"attention output, W_o{wt} [{s.Hidden}, {s.QueryDim}] -> x += W_o a (the residual add); a warp per row.",
             $"({Int(Ceil(s.Hidden, GemvWarps))}, 1)");
         Kernel(sb, "ResidualNorm", prefix + "_residual_norm", RowThreads, RowThreads * 4,
-            "x, delta (the feed-forward output), w -> x += delta, delta = 0, y = RMSNorm(x) * w.", "(tokens, 1)");
+            $"x, delta (the feed-forward output), w{wt} -> x += delta, delta = 0, y = RMSNorm(x) * w.", "(tokens, 1)");
         Kernel(sb, "LmHead", prefix + "_lm_head", GemvWarps * 32, GemvSharedBytes,
-            $"normed x, W [{s.Vocab}, {s.Hidden}] (lm_head, or the embedding when tied) -> logits [tokens, {s.Vocab}]; a warp per row.",
+            $"normed x, W{wt} [{s.Vocab}, {s.Hidden}] (lm_head, or the embedding when tied) -> logits [tokens, {s.Vocab}]; a warp per row.",
             $"({Int(Ceil(s.Vocab, GemvWarps))}, 1)");
         Kernel(sb, "Argmax", prefix + "_argmax", SampleThreads, SampleThreads * 8,
             "logits -> next [tokens]: the greedy token, ties to the lower index.", "(tokens, 1)");

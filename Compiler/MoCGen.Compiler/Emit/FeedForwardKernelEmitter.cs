@@ -349,7 +349,9 @@ public static class FeedForwardKernelEmitter
         sb.Append('\n');
 
         sb.Append("        /// <summary>The decoder kernels around the feed-forward blocks (embedding, RMSNorm, projections, RoPE, attention over the\n");
-        sb.Append("        /// key/value cache, LM head, sampling support), fp32.</summary>\n");
+        sb.Append(Bf16(s)
+            ? "        /// key/value cache, LM head, sampling support): bf16 weights widened exactly, fp32 activations, caches and accumulation.</summary>\n"
+            : "        /// key/value cache, LM head, sampling support), fp32.</summary>\n");
         sb.Append("        public const string DecoderSource = @\"").Append(DecoderKernelEmitter.RenderCuda(plan).Replace("\"", "\"\"")).Append("\";\n\n");
         DecoderKernelEmitter.AppendLaunchTable(sb, plan);
         sb.Append('\n');
@@ -373,7 +375,8 @@ public static class FeedForwardKernelEmitter
               .Append(last ? ");\n" : ",\n");
         sb.Append("        /// <summary>\n");
         sb.Append("        /// One GPU decode step of this model (MoCGen.Inference.GpuDecodeSession): the decoder kernels around the feed-forward\n");
-        sb.Append("        /// decode kernels, each with its CUDA source unit (<c>&lt;Unit&gt;Source</c>) and its ILGPU twin.\n");
+        sb.Append("        /// decode kernels, each with its CUDA source unit (<c>&lt;Unit&gt;Source</c>) and its ILGPU twin")
+            .Append(Bf16(plan.Shape) ? "; every weight stored as bf16" : "").Append(".\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static global::MoCGen.Inference.DecodeKernelTable DecodeKernels { get; } = new(\n");
         sb.Append("            \"").Append(FullName(plan.Shape)).Append("\", DecoderLaunch.MaxTokens, DecoderLaunch.KvCacheFloats,\n");
@@ -387,7 +390,8 @@ public static class FeedForwardKernelEmitter
         Launch("DecoderLaunch", "LmHead", "Decoder", "Decoder.LmHead", "0");
         Launch("FeedForwardDecodeLaunch", "GateGemv", "FeedForwardDecode", "Decode.GateGemv", "0");
         Launch("FeedForwardDecodeLaunch", "TopK", "FeedForward", "TopKSelect", "0");
-        Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes", last: true);
+        Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes", last: !Bf16(plan.Shape));
+        if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
     }
 
     private static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
