@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text;
+using System.Threading;
 
 namespace MoCGen.Checkpoints;
 
@@ -182,19 +183,11 @@ public static class ModelCheckpoint
             ignored.Add(t.Name);
         }
 
-        var scratch = Array.Empty<float>();
-        try
+        ReadBuffer(reader, plan, weightInfo, parameters, options);
+        if (hasMoments && wantMoments)
         {
-            ReadBuffer(reader, plan, weightInfo, parameters, options, ref scratch);
-            if (hasMoments && wantMoments)
-            {
-                ReadBuffer(reader, plan, mInfo!, firstMoment, options, ref scratch);
-                ReadBuffer(reader, plan, vInfo!, secondMoment, options, ref scratch);
-            }
-        }
-        finally
-        {
-            if (scratch.Length > 0) ArrayPool<float>.Shared.Return(scratch);
+            ReadBuffer(reader, plan, mInfo!, firstMoment, options);
+            ReadBuffer(reader, plan, vInfo!, secondMoment, options);
         }
 
         reader.Metadata.TryGetValue(KeyModel, out var modelName);
@@ -264,29 +257,86 @@ public static class ModelCheckpoint
         }
     }
 
-    private static void ReadBuffer(SafeTensorsReader reader, CompiledPlan plan, SafeTensorInfo[] info, Span<float> buffer,
+    private static unsafe void ReadBuffer(SafeTensorsReader reader, CompiledPlan plan, SafeTensorInfo[] info, Span<float> buffer,
+        CheckpointOptions options)
+    {
+        // Tensors are independent and the reader's reads are positional: up to one worker per core, each taking the next
+        // tensor, largest first so that the big matrices spread over the workers. The first error wins and is rethrown.
+        var order = Enumerable.Range(0, info.Length).OrderByDescending(k => plan.Parameters[k].Elements).ToArray();
+        int workers = Math.Min(Environment.ProcessorCount, info.Length);
+        int next = -1;
+        Exception? failure = null;
+        fixed (float* start = buffer)
+        {
+            float* basePointer = start;
+            void Work()
+            {
+                var local = Array.Empty<float>();
+                try
+                {
+                    int i;
+                    while (failure is null && (i = Interlocked.Increment(ref next)) < order.Length)
+                    {
+                        int k = order[i];
+                        var p = plan.Parameters[k];
+                        var dst = new Span<float>(basePointer + p.Offset, checked((int)p.Elements));
+                        ReadTensor(reader, p, info[k], dst, options, ref local);
+                    }
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                }
+                finally
+                {
+                    if (local.Length > 0) ArrayPool<float>.Shared.Return(local);
+                }
+            }
+            if (workers <= 1) Work();
+            else
+            {
+                var threads = new Thread[workers - 1];
+                for (int t = 0; t < threads.Length; t++)
+                {
+                    threads[t] = new Thread(Work) { IsBackground = true, Name = "checkpoint read " + t };
+                    threads[t].Start();
+                }
+                Work();
+                foreach (var thread in threads) thread.Join();
+            }
+        }
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+    }
+
+    /// <summary>Reads one tensor into its place; a tensor kept transposed in memory is read a block of rows at a time and transposed in tiles.</summary>
+    private static void ReadTensor(SafeTensorsReader reader, ParameterTensor p, SafeTensorInfo info, Span<float> dst,
         CheckpointOptions options, ref float[] scratch)
     {
-        for (int k = 0; k < info.Length; k++)
+        if (p.Columns == 0 || options.TransposedInMemory is not { } transposed || !transposed(p))
         {
-            var p = plan.Parameters[k];
-            var dst = buffer.Slice(checked((int)p.Offset), checked((int)p.Elements));
-            if (p.Columns == 0 || options.TransposedInMemory is not { } transposed || !transposed(p))
+            reader.ReadRange(info, 0, dst, options.AllowNonFinite);
+            return;
+        }
+        int rows = p.Rows, cols = p.Columns;
+        int block = Math.Clamp((1 << 18) / cols, 1, rows);
+        Rent(ref scratch, block * cols);
+        for (int r0 = 0; r0 < rows; r0 += block)
+        {
+            int rb = Math.Min(block, rows - r0);
+            reader.ReadRange(info, (long)r0 * cols, scratch.AsSpan(0, rb * cols), options.AllowNonFinite);
+            // dst[c * rows + r0 + i] = scratch[i * cols + c], in 16 x 16 tiles so both sides stay in cache lines.
+            const int tile = 16;
+            for (int c0 = 0; c0 < cols; c0 += tile)
             {
-                reader.ReadRange(info[k], 0, dst, options.AllowNonFinite);
-                continue;
-            }
-            int rows = p.Rows, cols = p.Columns;
-            int block = Math.Clamp((1 << 16) / cols, 1, rows);
-            Rent(ref scratch, block * cols);
-            for (int r0 = 0; r0 < rows; r0 += block)
-            {
-                int rb = Math.Min(block, rows - r0);
-                reader.ReadRange(info[k], (long)r0 * cols, scratch.AsSpan(0, rb * cols), options.AllowNonFinite);
-                for (int c = 0; c < cols; c++)
+                int cEnd = Math.Min(c0 + tile, cols);
+                for (int i0 = 0; i0 < rb; i0 += tile)
                 {
-                    var column = dst.Slice(c * rows + r0, rb);
-                    for (int i = 0; i < rb; i++) column[i] = scratch[i * cols + c];
+                    int iEnd = Math.Min(i0 + tile, rb);
+                    for (int c = c0; c < cEnd; c++)
+                    {
+                        var column = dst.Slice(c * rows + r0);
+                        for (int i = i0; i < iEnd; i++) column[i] = scratch[i * cols + c];
+                    }
                 }
             }
         }
