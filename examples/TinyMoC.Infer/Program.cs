@@ -30,7 +30,8 @@ public static class Infer
                 throw new UsageException($"--device must be auto, cpu or cuda, not '{device}'.");
 
             var started = Stopwatch.StartNew();
-            var parameters = new float[plan.ParameterCount];
+            // Every element is overwritten by the checkpoint: skip zeroing hundreds of MB first.
+            var parameters = GC.AllocateUninitializedArray<float>(checked((int)plan.ParameterCount));
             if (!File.Exists(options.Checkpoint))
                 throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
             var loaded = ModelCheckpoint.Load(options.Checkpoint, plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
