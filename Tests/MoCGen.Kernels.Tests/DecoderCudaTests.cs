@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using MoCGen.Compiler.Emit;
 using MoCGen.Compiler.Planning;
+using MoCGen.Compiler.Spec;
 using Xunit;
 
 namespace MoCGen.Kernels.Tests;
@@ -13,7 +14,7 @@ namespace MoCGen.Kernels.Tests;
 /// <summary>
 /// The CUDA rendering of Templates/Decoder.scriban: sizes as constants, the launch table, and (with clang-14) PTX with
 /// no libdevice call, whose per-kernel static shared memory equals the launch table's, for ordinary, odd and
-/// LLaMA-7B-like shapes.
+/// LLaMA-7B-like shapes, with fp32 and with bf16 weights.
 /// </summary>
 public sealed class DecoderCudaTests
 {
@@ -74,17 +75,70 @@ public sealed class DecoderCudaTests
         Assert.Equal(DecoderKernelEmitter.AttnThreads, DecoderBuild.Const(launch, "AttentionBlock"));
     }
 
+    /// <summary>
+    /// bf16 plans take every weight argument as 16-bit mocgen_bf16 and read the projections' weights WEIGHT_VEC at a
+    /// time (8, 4 or 2 by d); caches, RoPE tables and activations stay float.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 4, 8)]
+    [InlineData(36, 2, 4)]
+    [InlineData(90, 3, 2)]
+    public void Bf16TextTakesSixteenBitWeights(int d, int heads, int vec)
+    {
+        var plan = DecoderBuild.Plan($"DecTextBf16x{d}", 97, d, 64, 8, 1, heads, 1, 16, weights: StoredPrecision.BFloat16);
+        var cuda = DecoderKernelEmitter.RenderCuda(plan);
+        string prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);
+        Assert.Contains("#include \"mocgen_bf16.h\"", cuda);
+        Assert.Contains($"static constexpr int WEIGHT_VEC = {vec};", cuda);
+        Assert.Contains($"mocgen_load_bf16x{vec}(w + r * HIDDEN + c, wr);", cuda);
+        Assert.Contains(prefix + "_embed(const int* __restrict__ ids, const mocgen_bf16* __restrict__ table, float* __restrict__ x, int tokens)", cuda);
+        Assert.Contains(prefix + "_rms_norm(const float* __restrict__ x, const mocgen_bf16* __restrict__ w,", cuda);
+        Assert.Contains(prefix + "_qkv(const float* __restrict__ xin, const mocgen_bf16* __restrict__ wq, const mocgen_bf16* __restrict__ wk, const mocgen_bf16* __restrict__ wv,", cuda);
+        Assert.Contains(prefix + "_lm_head(const float* __restrict__ xin, const mocgen_bf16* __restrict__ w,", cuda);
+        Assert.Contains(prefix + "_rope_kv(float* __restrict__ q, const float* __restrict__ k,", cuda);
+        Assert.Contains(prefix + "_attention(const float* __restrict__ q, const float* __restrict__ kCache,", cuda);
+
+        var ilgpu = DecoderKernelEmitter.RenderIlgpu(plan);
+        Assert.Contains("public static void Qkv(ArrayView<float> xin, ArrayView<ushort> wq, ArrayView<ushort> wk, ArrayView<ushort> wv,", ilgpu);
+        Assert.Contains("Interop.IntAsFloat((uint)w[r * HIDDEN + c + " + (vec - 1) + "] << 16)", ilgpu);
+        Assert.DoesNotContain("mocgen_", ilgpu);
+
+        var fp32 = DecoderKernelEmitter.RenderCuda(DecoderBuild.Plan($"DecTextFp32x{d}", 97, d, 64, 8, 1, heads, 1, 16));
+        Assert.DoesNotContain("mocgen_bf16", fp32);
+        Assert.DoesNotContain("WEIGHT_VEC", fp32);
+    }
+
     [Fact]
-    public void CompilesToPtxWithTheRepositoryHeader()
+    public void CompilesToPtxWithTheRepositoryHeader() => CompileEveryShape(StoredPrecision.Float32);
+
+    /// <summary>
+    /// The bf16 renderings of every shape (LLaMA-7B-like included, 16-byte weight loads) and of d = 36 and 90 (8- and
+    /// 4-byte loads) compile to PTX with no libdevice call, wide loads where WEIGHT_VEC &gt; 1, and the launch table's static
+    /// shared memory.
+    /// </summary>
+    [Fact]
+    public void Bf16CompilesToPtxWithTheRepositoryHeader() => CompileEveryShape(StoredPrecision.BFloat16,
+        new object[] { 50, 36, 96, 12, 1, 2, 1, 8, true }, new object[] { 97, 90, 64, 8, 1, 3, 1, 16, false });
+
+    private static void CompileEveryShape(StoredPrecision weights, params object[][] extra)
     {
         var include = ClangPtx.RepositoryKernels();
         if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
-        foreach (var shape in Shapes())
+        bool bf16 = weights == StoredPrecision.BFloat16;
+        foreach (var shape in Shapes().Concat(extra))
         {
             var a = shape.Cast<object>().ToArray();
-            var plan = DecoderBuild.Plan($"DecPtx{a[1]}x{a[5]}x{a[6]}", (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5], (int)a[6], (int)a[7], (bool)a[8]);
+            var plan = DecoderBuild.Plan($"DecPtx{(bf16 ? "Bf16" : "")}{a[1]}x{a[5]}x{a[6]}", (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5], (int)a[6], (int)a[7], (bool)a[8],
+                weights: weights);
             var ptx = ClangPtx.Compile(DecoderKernelEmitter.RenderCuda(plan), include, $"decoder {plan.Shape.Name}");
             Assert.DoesNotContain("__nv_", ptx);  // no libdevice call left: the driver can JIT-load the PTX as it is
+            if (bf16)
+            {
+                // The projections' weight loads: 16, 8 or 4 bytes per lane (ld.global[.nc].v4/.v2.u32 or one .u32).
+                int vec = FeedForwardKernelEmitter.WeightVector(plan.Shape);
+                string load = vec == 8 ? @"ld\.global(\.nc)?\.v4\.[ub]32" : vec == 4 ? @"ld\.global(\.nc)?\.v2\.[ub]32" : @"ld\.global(\.nc)?\.[ub]32";
+                Assert.Matches(load, ptx);
+            }
             var prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);
             var table = new StringBuilder();
             DecoderKernelEmitter.AppendLaunchTable(table, plan);

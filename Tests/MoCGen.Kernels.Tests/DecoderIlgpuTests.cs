@@ -180,6 +180,14 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
 
     private const int D = 96, Heads = 6, KvHeads = 2, HeadDim = 16, KvDim = 32, Vocab = 97, Ctx = 300;
 
+    /// <summary>
+    /// The bf16 unit model: vocab 97, d 90, 3 heads over 1 kv head (head dim 30); d = 90 makes the projections read 2
+    /// weights at a time (the whole decodes cover 8 and 4).
+    /// </summary>
+    private static ModelPlan UnitBf16() => DecoderBuild.Plan("DecUnitBf16", 97, 90, 64, 8, 1, 3, 1, 16, weights: StoredPrecision.BFloat16);
+
+    private const int DB = 90, KvDimB = 30;
+
     /// <summary>Rows are copied exactly; an id outside the vocabulary gives a zero row and reads nothing out of bounds.</summary>
     [Fact]
     public void EmbedGathersRowsAndZeroesBadIds()
@@ -272,6 +280,99 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
             worst = Math.Max(worst, CheckGemv(head, x, null, logits, n, Vocab, "logits"));
         }
         output.WriteLine($"projections: worst |diff| / (sum|w x| + 1e-1) = {worst:E2} (tolerance 1e-6 * sum|w x| + 1e-7)");
+    }
+
+    /// <summary>
+    /// bf16 weights: embedding rows widen exactly (an id outside the vocabulary still gives a zero row); RMSNorm and the
+    /// residual add + RMSNorm against MoCGen.Cpu.RmsNorm on the widened norm weights, with the fp32 tolerance 1e-6 * max |y|
+    /// (the products are identical; only the order of the d squares differs).
+    /// </summary>
+    [Fact]
+    public void Bf16EmbedAndNormsWidenTheStoredWeights()
+    {
+        var table = k.Random(Vocab * DB, 80);
+        var tableBits = Bf16.Round(table);
+        var ids = new[] { 3, Vocab, -2, Vocab - 1 };
+        var x = k.Run(4 * DB, (acc, o) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<int>, ArrayView<ushort>, ArrayView<float>, int>>("Embed"))(
+            k.Bf16Config("Embed", 4), acc.Allocate1D(ids).View, acc.Allocate1D(tableBits).View, o, 4));
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < DB; c++)
+                Assert.Equal(ids[t] is >= 0 and < Vocab ? table[ids[t] * DB + c] : 0f, x[t * DB + c]);
+
+        double worst = 0;
+        for (int n = 1; n <= 4; n++)
+        {
+            var xs = k.Random(n * DB, 81 + n, 3f);
+            var delta = k.Random(n * DB, 85 + n);
+            var w = k.Random(DB, 89 + n);
+            var wBits = Bf16.Round(w);
+            var expected = new float[n * DB];
+            RmsNorm.Forward(n, DB, xs, w, 1e-5f, expected, new float[n]);
+            var y = k.Run(n * DB, (acc, o) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, int>>("RmsNorm"))(
+                k.Bf16Config("RmsNorm", n), acc.Allocate1D(xs).View, acc.Allocate1D(wBits).View, o, n));
+            worst = Math.Max(worst, Check(expected, y, 1e-6, "bf16 RmsNorm"));
+
+            var sum = xs.Zip(delta, (a, b) => a + b).ToArray();
+            RmsNorm.Forward(n, DB, sum, w, 1e-5f, expected, new float[n]);
+            using var bx = k.Accelerator.Allocate1D(xs);
+            using var bd = k.Accelerator.Allocate1D(delta);
+            var y2 = k.Run(n * DB, (acc, o) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<float>, ArrayView<float>, ArrayView<ushort>, ArrayView<float>, int>>("ResidualNorm"))(
+                k.Bf16Config("ResidualNorm", n), bx.View, bd.View, acc.Allocate1D(wBits).View, o, n));
+            worst = Math.Max(worst, Check(expected, y2, 1e-6, "bf16 ResidualNorm"));
+            Assert.Equal(sum, bx.GetAsArray1D());
+        }
+        output.WriteLine($"bf16 norms: worst |diff| / max|y| = {worst:E2} (tolerance 1e-6)");
+    }
+
+    /// <summary>
+    /// q/k/v, o and the LM head with bf16 weights for 1 to 4 tokens against the double reference on the widened weights,
+    /// with the fp32 tolerance 1e-6 * sum_c |w x| + 1e-7: widening is exact, so only the fp32 summation order differs.
+    /// </summary>
+    [Fact]
+    public void Bf16ProjectionsMatchADoubleReference()
+    {
+        double worst = 0;
+        for (int n = 1; n <= 4; n++)
+        {
+            var x = k.Random(n * DB, 90 + n, 2f);
+            var wq = k.Random(DB * DB, 91);
+            var wk = k.Random(KvDimB * DB, 92);
+            var wv = k.Random(KvDimB * DB, 93);
+            var (bitsQ, bitsK, bitsV) = (Bf16.Round(wq), Bf16.Round(wk), Bf16.Round(wv));
+            var q = new float[n * DB];
+            var kk = new float[n * KvDimB];
+            var v = new float[n * KvDimB];
+            using (var bq = k.Accelerator.Allocate1D<float>(4 * DB))
+            using (var bk = k.Accelerator.Allocate1D<float>(4 * KvDimB))
+            using (var bv = k.Accelerator.Allocate1D<float>(4 * KvDimB))
+            {
+                k.Run(1, (acc, _) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>("Qkv"))(
+                    k.Bf16Config("Qkv", n), acc.Allocate1D(x).View, acc.Allocate1D(bitsQ).View, acc.Allocate1D(bitsK).View, acc.Allocate1D(bitsV).View, bq.View, bk.View, bv.View, n));
+                bq.View.SubView(0, q.Length).CopyToCPU(q);
+                bk.View.SubView(0, kk.Length).CopyToCPU(kk);
+                bv.View.SubView(0, v.Length).CopyToCPU(v);
+            }
+            worst = Math.Max(worst, CheckGemv(wq, x, null, q, n, DB, "bf16 q", DB));
+            worst = Math.Max(worst, CheckGemv(wk, x, null, kk, n, KvDimB, "bf16 k", DB));
+            worst = Math.Max(worst, CheckGemv(wv, x, null, v, n, KvDimB, "bf16 v", DB));
+
+            var wo = k.Random(DB * DB, 94);
+            var bitsO = Bf16.Round(wo);
+            var residual = k.Random(n * DB, 95);
+            using (var br = k.Accelerator.Allocate1D(residual))
+            {
+                k.Run(1, (acc, _) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, int>>("OProj"))(
+                    k.Bf16Config("OProj", n), acc.Allocate1D(x).View, acc.Allocate1D(bitsO).View, br.View, n));
+                worst = Math.Max(worst, CheckGemv(wo, x, residual, br.GetAsArray1D(), n, DB, "bf16 o", DB));
+            }
+
+            var head = k.Random(Vocab * DB, 96);
+            var bitsHead = Bf16.Round(head);
+            var logits = k.Run(n * Vocab, (acc, o) => k.Accelerator.LoadStreamKernel(k.Bf16Method<Action<ArrayView<float>, ArrayView<ushort>, ArrayView<float>, int>>("LmHead"))(
+                k.Bf16Config("LmHead", n), acc.Allocate1D(x).View, acc.Allocate1D(bitsHead).View, o, n));
+            worst = Math.Max(worst, CheckGemv(head, x, null, logits, n, Vocab, "bf16 logits", DB));
+        }
+        output.WriteLine($"bf16 projections: worst |diff| / (sum|w x| + 1e-1) = {worst:E2} (tolerance 1e-6 * sum|w x| + 1e-7)");
     }
 
     /// <summary>
@@ -405,18 +506,18 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         return worst;
     }
 
-    /// <summary>y[t, r] (plus residual[t, r]) against sum_c w[r, c] x[t, c] in double; returns the worst error ratio.</summary>
-    private static double CheckGemv(float[] w, float[] x, float[]? residual, float[] y, int n, int rows, string what)
+    /// <summary>y[t, r] (plus residual[t, r]) against sum_c w[r, c] x[t, c] (c &lt; d) in double; returns the worst error ratio.</summary>
+    private static double CheckGemv(float[] w, float[] x, float[]? residual, float[] y, int n, int rows, string what, int d = D)
     {
         double worst = 0;
         for (int t = 0; t < n; t++)
             for (int r = 0; r < rows; r++)
             {
                 double s = residual?[t * rows + r] ?? 0, abs = Math.Abs(s);
-                for (int c = 0; c < D; c++)
+                for (int c = 0; c < d; c++)
                 {
-                    s += (double)w[r * D + c] * x[t * D + c];
-                    abs += Math.Abs((double)w[r * D + c] * x[t * D + c]);
+                    s += (double)w[r * d + c] * x[t * d + c];
+                    abs += Math.Abs((double)w[r * d + c] * x[t * d + c]);
                 }
                 double err = Math.Abs(s - y[t * rows + r]), tolerance = 1e-6 * abs + 1e-7;
                 Assert.True(err <= tolerance, $"{what}[{t},{r}] = {y[t * rows + r]}, expected {s} (tolerance {tolerance:E2})");
@@ -429,13 +530,15 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
     public sealed class UnitKernels : IDisposable
     {
         private readonly Context _context;
-        private readonly Type _decoder, _launch;
+        private readonly Type _decoder, _launch, _decoderBf16, _launchBf16;
 
         public UnitKernels()
         {
             var plan = Unit();
             _decoder = DecoderBuild.Ilgpu(plan).GetNestedType("Decoder")!;
             _launch = DecoderBuild.Launch(plan);
+            _decoderBf16 = DecoderBuild.Ilgpu(UnitBf16()).GetNestedType("Decoder")!;
+            _launchBf16 = DecoderBuild.Launch(UnitBf16());
             _context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
             Accelerator = _context.CreateCPUAccelerator(0);
         }
@@ -452,10 +555,19 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         public TAction Method<TAction>(string name) where TAction : Delegate =>
             _decoder.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<TAction>();
 
-        public KernelConfig Config(string kernel, int tokens)
+        /// <summary>The kernel <paramref name="name"/> of the bf16 unit model's <c>Ilgpu.Decoder</c>.</summary>
+        public TAction Bf16Method<TAction>(string name) where TAction : Delegate =>
+            _decoderBf16.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<TAction>();
+
+        public KernelConfig Config(string kernel, int tokens) => Config(_launch, kernel, tokens);
+
+        /// <summary>The launch of <paramref name="kernel"/> in the bf16 unit model (its grids follow its own sizes).</summary>
+        public KernelConfig Bf16Config(string kernel, int tokens) => Config(_launchBf16, kernel, tokens);
+
+        private static KernelConfig Config(Type launch, string kernel, int tokens)
         {
-            var (x, y) = ((int X, int Y))_launch.GetMethod(kernel + "Grid")!.Invoke(null, new object[] { tokens })!;
-            return new KernelConfig(new Index2D(x, y), new Index2D(DecoderBuild.Const(_launch, kernel + "Block"), 1));
+            var (x, y) = ((int X, int Y))launch.GetMethod(kernel + "Grid")!.Invoke(null, new object[] { tokens })!;
+            return new KernelConfig(new Index2D(x, y), new Index2D(DecoderBuild.Const(launch, kernel + "Block"), 1));
         }
 
         /// <summary>Runs <paramref name="launch"/> with an output buffer of <paramref name="length"/> floats and returns it.</summary>
