@@ -42,6 +42,15 @@ public sealed unsafe class CudaDevice : IDisposable
     /// <summary>Number of streaming multiprocessors.</summary>
     public int MultiprocessorCount { get; private init; }
 
+    /// <summary>Peak memory clock in kHz (0 when the driver does not report it).</summary>
+    public int MemoryClockKHz { get; private init; }
+
+    /// <summary>Width of the global memory bus in bits (0 when the driver does not report it).</summary>
+    public int MemoryBusWidthBits { get; private init; }
+
+    /// <summary>Peak DRAM bandwidth in bytes per second, 2 x memory clock x bus width / 8 (double data rate); 0 when unknown.</summary>
+    public double PeakMemoryBandwidth => 2.0 * MemoryClockKHz * 1000.0 * MemoryBusWidthBits / 8.0;
+
     /// <summary>Total device memory in bytes.</summary>
     public long TotalMemory { get; private init; }
 
@@ -118,6 +127,8 @@ public sealed unsafe class CudaDevice : IDisposable
                 Attribute(handle, ordinal, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)),
             SharedMemoryPerBlockOptin = Attribute(handle, ordinal, CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
             MultiprocessorCount = Attribute(handle, ordinal, CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+            MemoryClockKHz = OptionalAttribute(handle, CudaDriver.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
+            MemoryBusWidthBits = OptionalAttribute(handle, CudaDriver.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
             TotalMemory = (long)total,
             DriverVersion = version,
         };
@@ -140,6 +151,13 @@ public sealed unsafe class CudaDevice : IDisposable
         CudaDriver.Check(CudaDriver.cuDeviceGetAttribute(&value, attribute, handle), "cuDeviceGetAttribute",
             $"device {ordinal}, attribute {attribute}");
         return value;
+    }
+
+    /// <summary>An attribute that is informative only: 0 when the driver does not report it.</summary>
+    private static int OptionalAttribute(int handle, int attribute)
+    {
+        int value;
+        return CudaDriver.cuDeviceGetAttribute(&value, attribute, handle) == 0 ? value : 0;
     }
 
     /// <summary>Makes this device's context current on the calling thread (every wrapper does so before its driver call).</summary>

@@ -1,0 +1,219 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using MoCGen.Cuda;
+
+namespace MoCGen.GpuCheck;
+
+/// <summary>
+/// The LLaMA-7B-sized feed-forward kernels timed with CUDA events on the default stream: the median over
+/// <c>repeats</c> loops of calls of the time per call, after warm-up, as Tests/MoCGen.GpuCheck/torch_ffn.py times
+/// PyTorch. Each result is one JSON line in torch_ffn.py's shape (implementation "mocgen moc").
+/// </summary>
+internal static class Bench
+{
+    /// <summary>The device line, then decode (bf16 and fp32 weights, batch 1), then training (fp32, 4096 tokens).</summary>
+    public static IEnumerable<string> Run(CudaDevice gpu, int repeats)
+    {
+        yield return Json(("suite", "device"), ("implementation", "mocgen moc"), ("name", gpu.Name),
+            ("sm", $"{gpu.ComputeCapability.Major}.{gpu.ComputeCapability.Minor}"), ("multiprocessors", gpu.MultiprocessorCount),
+            ("driver", gpu.DriverVersion), ("memory_clock_khz", gpu.MemoryClockKHz), ("bus_width_bits", gpu.MemoryBusWidthBits),
+            ("peak_gb_per_s", gpu.PeakMemoryBandwidth / 1e9));
+        yield return Decode(gpu, Llama7BFfnBf16.Ffn, repeats);
+        yield return Decode(gpu, Llama7BFfn.Ffn, repeats);
+        yield return Train(gpu, Llama7BFfn.Ffn, 4096, repeats);
+    }
+
+    /// <summary>
+    /// One token: gate GEMV, Top-K, clearing y, tiled up/down. The bytes it must read: all of W_g, the K selected rows
+    /// of W_u and of W_d^T, and x: (d_ff d + 2 K d) w + 4 d, w the bytes of a stored weight.
+    /// </summary>
+    private static string Decode(CudaDevice gpu, FfnKernels m, int repeats)
+    {
+        int d = m.Hidden, f = m.Intermediate, k = m.TopK, w = m.Bf16 ? 2 : 4;
+        var rng = new Random(5);
+        var x = Checks.Uniform(rng, d, 2);
+        using var kernels = new GpuKernels(gpu, m.Model);
+        using var bx = gpu.Upload<float>(x);
+        using var bwg = Checks.Upload(gpu, Weights(rng, (long)f * d, m.Bf16), m.Bf16);
+        using var bwu = Checks.Upload(gpu, Weights(rng, (long)f * d, m.Bf16), m.Bf16);
+        using var bwd = Checks.Upload(gpu, Weights(rng, (long)f * d, m.Bf16), m.Bf16);
+        using var bg = gpu.Allocate<float>(f);
+        using var bindex = gpu.Allocate<int>(k);
+        using var bgate = gpu.Allocate<float>(k);
+        using var by = gpu.Allocate<float>(d);
+        using var gemv = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(1);
+        using var topk = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(1);
+        using var upDown = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).AddPointer(bwd.Pointer).Add(bindex).Add(bgate).Add(by).Add(1);
+        void Call()
+        {
+            kernels.Launch(m.DecodeGemv, 1, gemv);
+            kernels.Launch(m.TopKSelect, 1, topk);
+            by.Clear();
+            kernels.Launch(m.DecodeUpDown, 1, upDown);
+        }
+
+        double us = Time(gpu, Call, inner: 50, repeats);
+        long bytes = ((long)f * d + 2L * k * d) * w + 4L * d;
+        double gbps = bytes / us / 1e3, peak = gpu.PeakMemoryBandwidth / 1e9;
+        return Json(("suite", "ffn-decode"), ("implementation", "mocgen moc"), ("dtype", m.WeightType), ("tokens", 1), ("hidden", d),
+            ("intermediate", f), ("topk", k), ("median_us", us), ("bytes", bytes), ("gb_per_s", gbps), ("peak_gb_per_s", peak),
+            ("fraction_of_peak", peak > 0 ? gbps / peak : double.NaN));
+    }
+
+    /// <summary>
+    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (per-token gradients and gx, per-channel weight
+    /// gradients added into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
+    /// </summary>
+    private static string Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
+    {
+        int d = m.Hidden, f = m.Intermediate, k = m.TopK, n = tokens;
+        long fd = (long)f * d;
+        var rng = new Random(6);
+        using var kernels = new GpuKernels(gpu, m.Model);
+        using var bx = gpu.Upload<float>(Checks.Uniform(rng, (long)n * d, 2));
+        using var bgy = gpu.Upload<float>(Checks.Uniform(rng, (long)n * d, 2));
+        using var bwg = gpu.Upload<float>(Weights(rng, fd, false));
+        using var bwu = gpu.Upload<float>(Weights(rng, fd, false));
+        using var bwd = gpu.Upload<float>(Weights(rng, fd, false));
+        using var bg = gpu.Allocate<float>((long)n * f);
+        using var bindex = gpu.Allocate<int>((long)n * k);
+        using var bgate = gpu.Allocate<float>((long)n * k);
+        using var bup = gpu.Allocate<float>((long)n * k);
+        using var by = gpu.Allocate<float>((long)n * d);
+        using var bgx = gpu.Allocate<float>((long)n * d);
+        using var bgg = gpu.Allocate<float>((long)n * k);
+        using var bgu = gpu.Allocate<float>((long)n * k);
+        using var bh = gpu.Allocate<float>((long)n * k);
+        using var bdwg = gpu.Allocate<float>(fd);
+        using var bdwu = gpu.Allocate<float>(fd);
+        using var bdwd = gpu.Allocate<float>(fd);
+        foreach (var b in new[] { bdwg, bdwu, bdwd }) b.Clear();
+        using var gemm = new KernelArguments().Add(bx).Add(bwg).Add(bg).Add(n);
+        using var topk = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
+        using var upDown = new KernelArguments().Add(bx).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(by).Add(n);
+        using var token = new KernelArguments().Add(bwg).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy)
+            .Add(bgx).Add(bgg).Add(bgu).Add(bh).Add(n);
+        using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
+        void Forward()
+        {
+            kernels.Launch(m.GateGemm, n, gemm);
+            kernels.Launch(m.TopKSelect, n, topk);
+            kernels.Launch(m.UpDown, n, upDown);
+        }
+        void Backward()
+        {
+            kernels.Launch(m.BackwardToken!, n, token);
+            kernels.Launch(m.BackwardWeights, n, weights);
+        }
+
+        // Loops of 3 calls, max(5, repeats / 2) of them, as torch_ffn.py; events between forward and backward split each call.
+        const int inner = 3;
+        int loops = Math.Max(5, repeats / 2);
+        Forward();
+        Backward();
+        gpu.Synchronize();
+        var marks = Enumerable.Range(0, 2 * inner + 1).Select(_ => CudaEvent.Create(gpu)).ToArray();
+        try
+        {
+            var total = new List<double>();
+            var forward = new List<double>();
+            var backward = new List<double>();
+            for (int r = 0; r < loops; r++)
+            {
+                for (int i = 0; i < inner; i++)
+                {
+                    marks[2 * i].Record();
+                    Forward();
+                    marks[2 * i + 1].Record();
+                    Backward();
+                }
+                marks[2 * inner].Record();
+                double forwardMs = 0, backwardMs = 0;
+                for (int i = 0; i < inner; i++)
+                {
+                    forwardMs += CudaEvent.ElapsedMilliseconds(marks[2 * i], marks[2 * i + 1]);
+                    backwardMs += CudaEvent.ElapsedMilliseconds(marks[2 * i + 1], marks[2 * i + 2]);
+                }
+                total.Add(CudaEvent.ElapsedMilliseconds(marks[0], marks[2 * inner]) * 1e3 / inner);
+                forward.Add(forwardMs * 1e3 / inner);
+                backward.Add(backwardMs * 1e3 / inner);
+            }
+            double us = Median(total);
+            double flops = 9.0 * 2 * n * d * f; // the dense block's nine products, as torch_ffn.py counts them
+            return Json(("suite", "ffn-train"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n), ("hidden", d),
+                ("intermediate", f), ("topk", k), ("median_us", us), ("forward_us", Median(forward)), ("backward_us", Median(backward)),
+                ("dense_equivalent_tflops", flops / us / 1e6));
+        }
+        finally
+        {
+            foreach (var e in marks) e.Dispose();
+        }
+    }
+
+    /// <summary>Microseconds per call: median over <paramref name="repeats"/> loops of <paramref name="inner"/> calls, after 3 warm-up calls.</summary>
+    private static double Time(CudaDevice gpu, Action call, int inner, int repeats)
+    {
+        for (int i = 0; i < 3; i++) call();
+        gpu.Synchronize();
+        using var start = CudaEvent.Create(gpu);
+        using var end = CudaEvent.Create(gpu);
+        var samples = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            start.Record();
+            for (int i = 0; i < inner; i++) call();
+            end.Record();
+            samples.Add(CudaEvent.ElapsedMilliseconds(start, end) * 1e3 / inner);
+        }
+        return Median(samples);
+    }
+
+    /// <summary>Random weights of a LLaMA-like scale (uniform, standard deviation about 0.012), bf16-exact where stored as bf16.</summary>
+    private static float[] Weights(Random rng, long length, bool bf16)
+    {
+        var w = Checks.Uniform(rng, length, 0.04);
+        if (bf16)
+            for (long i = 0; i < w.Length; i++) w[i] = Checkpoints.SafeTensors.FromBFloat16(Checkpoints.SafeTensors.ToBFloat16(w[i]));
+        return w;
+    }
+
+    private static double Median(List<double> samples)
+    {
+        var s = samples.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>One JSON object on one line (strings escaped, numbers invariant, NaN and infinities as null).</summary>
+    internal static string Json(params (string Key, object Value)[] fields)
+    {
+        var sb = new StringBuilder("{");
+        foreach (var (key, value) in fields)
+        {
+            if (sb.Length > 1) sb.Append(", ");
+            sb.Append('"').Append(key).Append("\": ");
+            switch (value)
+            {
+                case string s:
+                    sb.Append('"');
+                    foreach (char c in s)
+                    {
+                        if (c is '"' or '\\') sb.Append('\\').Append(c);
+                        else if (c < ' ') sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                        else sb.Append(c);
+                    }
+                    sb.Append('"');
+                    break;
+                case double v:
+                    sb.Append(double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null");
+                    break;
+                default:
+                    sb.Append(Convert.ToString(value, CultureInfo.InvariantCulture));
+                    break;
+            }
+        }
+        return sb.Append('}').ToString();
+    }
+}
