@@ -39,8 +39,13 @@ internal static class Checks
 
         report.Check("decoder      SmallDecoder argmax and softmax statistics", "argmax exact; max exact, sum of exp 1e-5 relative",
             () => Sampling(gpu));
-        report.Check("decode       SmallDecoder: GpuDecodeSession on CUDA vs the CPU DecodeSession, steps of 3, 1, 2, 4, 1, 4 tokens",
-            "logits 1e-4 max|logit|; greedy token equal", () => WholeDecode(gpu, new[] { 3, 1, 2, 4, 1, 4 }));
+        const string steps = "steps of 3, 1, 2, 4, 1, 4 tokens";
+        report.Check("decode       SmallDecoder (fp32): GpuDecodeSession on CUDA vs the CPU DecodeSession, " + steps,
+            "logits 1e-4 max|logit|; greedy token equal", () => WholeDecode(gpu, SmallDecoder.Plan, SmallDecoder.GpuDecodeKernels,
+                p => SmallDecoder.CreateDecodeSession(p), bf16: false));
+        report.Check("decode       SmallDecoderBf16 (bf16 weights): GpuDecodeSession on CUDA vs the CPU DecodeSession on the widened weights, " + steps,
+            "logits 1e-4 max|logit|; greedy token equal", () => WholeDecode(gpu, SmallDecoderBf16.Plan, SmallDecoderBf16.GpuDecodeKernels,
+                p => SmallDecoderBf16.CreateDecodeSession(p), bf16: true));
     }
 
     private static string Name(FfnKernels m) =>
@@ -407,17 +412,21 @@ internal static class Checks
     /// first step a random prompt, each later step the greedy token of the last and random forced tokens. Every token's
     /// logits within 1e-4 of the CPU's largest |logit| (the ILGPU test's bound: fp32 on both sides in different orders,
     /// about 1e-6 relative per operation; a wrong position, cache row, head or Top-K selection is off by O(1)), and the
-    /// greedy token equal unless the CPU's two best logits are closer than that bound.
+    /// greedy token equal unless the CPU's two best logits are closer than that bound. A bf16 model's session gets the
+    /// fp32 weights and rounds them itself; the CPU decoder gets the rounded values widened, so both multiply the same
+    /// weights and the bound is unchanged.
     /// </summary>
-    private static Tally WholeDecode(CudaDevice gpu, int[] steps)
+    private static Tally WholeDecode(CudaDevice gpu, CompiledPlan plan, DecodeKernelTable kernels, Func<float[], ITokenDecoder> cpuSession, bool bf16)
     {
-        var plan = SmallDecoder.Plan;
-        var kernels = SmallDecoder.GpuDecodeKernels;
-        int vocab = SmallDecoder.Vocab;
+        int[] steps = { 3, 1, 2, 4, 1, 4 };
+        int vocab = plan.Shape.Vocab;
         var random = new Random(11);
         var parameters = new float[plan.ParameterCount];
         for (int i = 0; i < parameters.Length; i++) parameters[i] = (float)((random.NextDouble() * 2 - 1) * 0.5);
-        var cpu = SmallDecoder.CreateDecodeSession(parameters);
+        var reference = (float[])parameters.Clone();
+        if (bf16)
+            for (int i = 0; i < reference.Length; i++) reference[i] = SafeTensors.FromBFloat16(SafeTensors.ToBFloat16(reference[i]));
+        var cpu = cpuSession(reference);
         var ptx = kernels.Units.ToDictionary(u => u, u => GpuKernels.Ptx(kernels.Model, u));
         using var device = new CudaKernelDevice(gpu, ptx);
         using var session = new GpuDecodeSession(device, plan, kernels, parameters);

@@ -17,6 +17,11 @@ public partial class Ffn200Dense;
 [MoCModel(Vocab = 64, Hidden = 64, Intermediate = 176, TopK = 22, Layers = 2, Heads = 4, KvHeads = 2, Context = 32, Batch = 1)]
 public partial class SmallDecoder;
 
+/// <summary>The same decoder with every weight stored as bf16 (the whole GPU decode path reads 16-bit weights).</summary>
+[MoCModel(Vocab = 64, Hidden = 64, Intermediate = 176, TopK = 22, Layers = 2, Heads = 4, KvHeads = 2, Context = 32, Batch = 1,
+          Weights = WeightPrecision.BFloat16)]
+public partial class SmallDecoderBf16;
+
 /// <summary>A LLaMA-7B feed-forward block (d = 4096, d_ff = 11008, K = d_ff / 8) with bf16 weights: the decode benchmark.</summary>
 [MoCModel(Vocab = 64, Hidden = 4096, Intermediate = 11008, TopK = 1376, Layers = 1, Heads = 32, Context = 8, Batch = 1,
           Weights = WeightPrecision.BFloat16)]

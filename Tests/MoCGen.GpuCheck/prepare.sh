@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run here (with the .NET SDK, clang-14 and zlib): publishes mocgen-gpucheck as one NativeAOT binary carrying its PTX,
+# and puts it beside torch_ffn.py, compare.py and run-on-gpu.sh in one folder to copy to a GPU machine (which has the
+# NVIDIA driver and PyTorch but no .NET SDK). Usage: bash Tests/MoCGen.GpuCheck/prepare.sh [output folder, default gpucheck/]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+out="${1:-$repo/gpucheck}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+dotnet publish "$here/MoCGen.GpuCheck.csproj" -c Release -r linux-x64 -o "$out"
+cp "$here/torch_ffn.py" "$here/compare.py" "$here/run-on-gpu.sh" "$out/"
+chmod +x "$out/run-on-gpu.sh" "$out/mocgen-gpucheck"
+find "$out" \( -name '*.dbg' -o -name '*.pdb' -o -name '*.xml' \) -delete
+
+# The kernels travel as PTX resources: without clang or nvcc the build only warns, so refuse a binary without them.
+if ! grep -q "mocgen_Llama7BFfnBf16_ffn_decode_up_down" "$out/mocgen-gpucheck"; then
+    echo "prepare.sh: $out/mocgen-gpucheck carries no PTX (was clang-14 or nvcc found?); see the build warnings above." >&2
+    exit 1
+fi
+
+bytes=$(du -sb "$out" | cut -f1)
+echo
+ls -l "$out"
+echo "Total: $((bytes / 1024 / 1024)) MiB ($bytes bytes; the GPU machine takes at most 64 MiB)."
+if [ "$bytes" -gt $((64 * 1024 * 1024)) ]; then
+    echo "prepare.sh: the folder is over 64 MiB." >&2
+    exit 1
+fi
+echo "On the GPU machine, from the folder holding these files: bash run-on-gpu.sh"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the folder prepare.sh filled: checks every generated CUDA kernel against the CPU reference,
+# times ours and PyTorch dense on the same GPU, and prints them side by side. Logs: check.log, ours.jsonl, torch.jsonl,
+# compare.txt. Exit status: 0 when every check passed (a missed speed target is reported, not an error), 1 when a check
+# failed, 3 without an NVIDIA driver or GPU, 2 when a step could not run.
+set -u
+cd "$(dirname "$0")"
+export PYTHONUNBUFFERED=1
+
+status=0
+echo "== checks: every generated CUDA kernel against the CPU reference"
+./mocgen-gpucheck --check 2>&1 | tee check.log
+code=${PIPESTATUS[0]}
+if [ "$code" -eq 3 ]; then
+    echo "run-on-gpu.sh: no NVIDIA driver or GPU here (see above)."
+    exit 3
+fi
+[ "$code" -ne 0 ] && status=1
+
+echo
+echo "== benchmark: mocgen (CUDA events)"
+if ! ./mocgen-gpucheck --bench --out ours.jsonl; then
+    echo "run-on-gpu.sh: the mocgen benchmark failed."
+    [ "$status" -eq 0 ] && status=2
+fi
+
+echo
+echo "== benchmark: PyTorch dense (torch_ffn.py)"
+if ! python3 torch_ffn.py > torch.jsonl; then
+    echo "run-on-gpu.sh: torch_ffn.py failed."
+    [ "$status" -eq 0 ] && status=2
+fi
+cat torch.jsonl
+
+echo
+echo "== side by side"
+python3 compare.py ours.jsonl torch.jsonl | tee compare.txt
+[ "${PIPESTATUS[0]}" -ne 0 ] && [ "$status" -eq 0 ] && status=2
+
+echo
+if [ "$status" -eq 1 ]; then echo "run-on-gpu.sh: a CHECK FAILED (see check.log)."; else echo "run-on-gpu.sh: done (status $status)."; fi
+exit "$status"
