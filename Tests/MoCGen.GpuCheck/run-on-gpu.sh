@@ -7,6 +7,12 @@ set -u
 cd "$(dirname "$0")"
 export PYTHONUNBUFFERED=1
 
+# The binary is NativeAOT, built on Debian 12: it needs glibc 2.34 or newer (Ubuntu 22.04+, RHEL 9+) and nothing else.
+if ! ./mocgen-gpucheck --help > /dev/null; then
+    echo "run-on-gpu.sh: ./mocgen-gpucheck does not start here (see the loader's message above)."
+    exit 2
+fi
+
 status=0
 echo "== checks: every generated CUDA kernel against the CPU reference"
 ./mocgen-gpucheck --check 2>&1 | tee check.log
