@@ -11,9 +11,6 @@ namespace MoCGen.Cuda;
 /// </summary>
 public sealed class CudaKernelDevice : IKernelDevice
 {
-    /// <summary>Static shared memory every block may use without opting in.</summary>
-    private const int DefaultSharedLimit = 48 * 1024;
-
     private readonly CudaDevice _device;
     private readonly Dictionary<string, CudaModule> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CudaKernel> _kernels = new(StringComparer.Ordinal);
@@ -123,7 +120,8 @@ public sealed class CudaKernelDevice : IKernelDevice
         if (!_modules.TryGetValue(launch.Unit, out var module))
             throw new InvalidOperationException($"Kernel '{launch.Name}' lives in CUDA unit '{launch.Unit}', whose PTX was not loaded (loaded: {string.Join(", ", _modules.Keys)}).");
         var kernel = module.GetKernel(launch.Name);
-        if (launch.DynamicSharedBytes > DefaultSharedLimit) kernel.SetMaxDynamicSharedMemory(launch.DynamicSharedBytes);
+        // Static plus dynamic shared memory above 48 KiB needs the opt-in; setting it for any dynamic size is harmless.
+        if (launch.DynamicSharedBytes > 0) kernel.SetMaxDynamicSharedMemory(launch.DynamicSharedBytes);
         _kernels[launch.Name] = kernel;
         return kernel;
     }
