@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Text;
+using static MoCGen.Compiler.Emit.LaunchTable;
 using MoCGen.Compiler.Planning;
 
 namespace MoCGen.Compiler.Emit;
@@ -164,18 +165,6 @@ public static class DecoderKernelEmitter
         sb.Append("        }\n");
     }
 
-    private static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
-    {
-        sb.Append("            /// <summary>").Append(Xml(doc)).Append("</summary>\n");
-        sb.Append("            public const string ").Append(name).Append("Kernel = \"").Append(symbol).Append("\";\n");
-        sb.Append("            /// <summary>Threads per block of <c>").Append(symbol).Append("</c>.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("Block = ").Append(Int(block)).Append(";\n");
-        sb.Append("            /// <summary>Static shared memory of <c>").Append(symbol).Append("</c>, bytes.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("SharedBytes = ").Append(Int(sharedBytes)).Append(";\n");
-        sb.Append("            /// <summary>Grid (x, y) of <c>").Append(symbol).Append("</c> for <paramref name=\"tokens\"/> tokens.</summary>\n");
-        sb.Append("            public static (int X, int Y) ").Append(name).Append("Grid(int tokens) => ").Append(grid).Append(";\n\n");
-    }
-
     /// <summary>A float as a C / C# literal that reads back to the same value (round-trip digits, always a float suffix).</summary>
     private static string FloatLiteral(float value)
     {
@@ -185,10 +174,4 @@ public static class DecoderKernelEmitter
     }
 
     private static int Ceil(int a, int b) => (a + b - 1) / b;
-
-    private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
-
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static string FullName(PlanShape s) => s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name;
 }

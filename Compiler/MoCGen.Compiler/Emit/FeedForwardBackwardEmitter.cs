@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text;
+using static MoCGen.Compiler.Emit.LaunchTable;
 using MoCGen.Compiler.Planning;
 
 namespace MoCGen.Compiler.Emit;
@@ -160,20 +160,4 @@ public static class FeedForwardBackwardEmitter
         };
         return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardBackward", data));
     }
-
-    private static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
-    {
-        sb.Append("            /// <summary>").Append(Xml(doc)).Append("</summary>\n");
-        sb.Append("            public const string ").Append(name).Append("Kernel = \"").Append(symbol).Append("\";\n");
-        sb.Append("            /// <summary>Threads per block of <c>").Append(symbol).Append("</c>.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("Block = ").Append(Int(block)).Append(";\n");
-        sb.Append("            /// <summary>Static shared memory of <c>").Append(symbol).Append("</c>, bytes.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("SharedBytes = ").Append(Int(sharedBytes)).Append(";\n");
-        sb.Append("            /// <summary>Grid (x, y) of <c>").Append(symbol).Append("</c> for <paramref name=\"tokens\"/> tokens.</summary>\n");
-        sb.Append("            public static (int X, int Y) ").Append(name).Append("Grid(int tokens) => ").Append(grid).Append(";\n\n");
-    }
-
-    private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
-
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,6 @@
 using System.Collections.Generic;
-using System.Globalization;
 using System.Text;
+using static MoCGen.Compiler.Emit.LaunchTable;
 using MoCGen.Compiler.Planning;
 using MoCGen.Compiler.Spec;
 
@@ -393,22 +393,4 @@ public static class FeedForwardKernelEmitter
         Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes", last: !Bf16(plan.Shape));
         if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
     }
-
-    private static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
-    {
-        sb.Append("            /// <summary>").Append(Xml(doc)).Append("</summary>\n");
-        sb.Append("            public const string ").Append(name).Append("Kernel = \"").Append(symbol).Append("\";\n");
-        sb.Append("            /// <summary>Threads per block of <c>").Append(symbol).Append("</c>.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("Block = ").Append(Int(block)).Append(";\n");
-        sb.Append("            /// <summary>Static shared memory of <c>").Append(symbol).Append("</c>, bytes.</summary>\n");
-        sb.Append("            public const int ").Append(name).Append("SharedBytes = ").Append(Int(sharedBytes)).Append(";\n");
-        sb.Append("            /// <summary>Grid (x, y) of <c>").Append(symbol).Append("</c> for <paramref name=\"tokens\"/> tokens.</summary>\n");
-        sb.Append("            public static (int X, int Y) ").Append(name).Append("Grid(int tokens) => ").Append(grid).Append(";\n\n");
-    }
-
-    private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
-
-    private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static string FullName(PlanShape s) => s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name;
 }

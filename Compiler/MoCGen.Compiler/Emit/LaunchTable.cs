@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Text;
+using MoCGen.Compiler.Planning;
+
+namespace MoCGen.Compiler.Emit;
+
+/// <summary>
+/// Writes the members of the generated launch tables (<c>&lt;Model&gt;.Cuda.*Launch</c>): per kernel its symbol,
+/// threads per block, static shared memory and grid, as C# constants inside the carrier's nested classes.
+/// </summary>
+internal static class LaunchTable
+{
+    /// <summary>Appends <c>&lt;name&gt;Kernel</c>, <c>&lt;name&gt;Block</c>, <c>&lt;name&gt;SharedBytes</c> and <c>&lt;name&gt;Grid(tokens)</c>.</summary>
+    /// <param name="sb">The carrier being written (members indented for a class nested in <c>Cuda</c>).</param>
+    /// <param name="name">The member prefix, e.g. <c>GateGemv</c>.</param>
+    /// <param name="symbol">The kernel's CUDA symbol.</param>
+    /// <param name="block">Threads per block.</param>
+    /// <param name="sharedBytes">Static shared memory per block, bytes.</param>
+    /// <param name="doc">What the kernel reads and writes (plain text; escaped here).</param>
+    /// <param name="grid">A C# expression of <c>tokens</c> giving the grid (x, y).</param>
+    public static void Kernel(StringBuilder sb, string name, string symbol, int block, int sharedBytes, string doc, string grid)
+    {
+        sb.Append("            /// <summary>").Append(Xml(doc)).Append("</summary>\n");
+        sb.Append("            public const string ").Append(name).Append("Kernel = \"").Append(symbol).Append("\";\n");
+        sb.Append("            /// <summary>Threads per block of <c>").Append(symbol).Append("</c>.</summary>\n");
+        sb.Append("            public const int ").Append(name).Append("Block = ").Append(Int(block)).Append(";\n");
+        sb.Append("            /// <summary>Static shared memory of <c>").Append(symbol).Append("</c>, bytes.</summary>\n");
+        sb.Append("            public const int ").Append(name).Append("SharedBytes = ").Append(Int(sharedBytes)).Append(";\n");
+        sb.Append("            /// <summary>Grid (x, y) of <c>").Append(symbol).Append("</c> for <paramref name=\"tokens\"/> tokens.</summary>\n");
+        sb.Append("            public static (int X, int Y) ").Append(name).Append("Grid(int tokens) => ").Append(grid).Append(";\n\n");
+    }
+
+    /// <summary>Text made safe for an XML doc comment.</summary>
+    public static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
+
+    /// <summary>An int as invariant C# / C text.</summary>
+    public static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The model's namespace-qualified name.</summary>
+    public static string FullName(PlanShape s) => s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name;
+}
