@@ -178,12 +178,21 @@ public sealed class SafeTensorsReader : IDisposable
         long at = DataStart + tensor.Begin + firstElement * size;
         if (tensor.DType == SafeTensorDType.F32)
         {
-            ReadExactly(FilePath, tensor.Name, _handle, MemoryMarshal.AsBytes(destination), at);
-            if (!BitConverter.IsLittleEndian)
+            // A chunk at a time, each checked while it is still in cache (one pass over memory instead of two).
+            for (int done = 0; done < destination.Length;)
             {
-                var bits = MemoryMarshal.Cast<float, uint>(destination);
-                BinaryPrimitives.ReverseEndianness(bits, bits);
+                int n = Math.Min(destination.Length - done, ChunkBytes / sizeof(float));
+                var chunk = destination.Slice(done, n);
+                ReadExactly(FilePath, tensor.Name, _handle, MemoryMarshal.AsBytes(chunk), at + (long)done * sizeof(float));
+                if (!BitConverter.IsLittleEndian)
+                {
+                    var bits = MemoryMarshal.Cast<float, uint>(chunk);
+                    BinaryPrimitives.ReverseEndianness(bits, bits);
+                }
+                if (!allowNonFinite) ThrowIfNonFinite(tensor, firstElement + done, chunk);
+                done += n;
             }
+            return;
         }
         else
         {
@@ -213,17 +222,18 @@ public sealed class SafeTensorsReader : IDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        if (!allowNonFinite)
-        {
-            int bad = ElementConversion.FirstNonFinite(destination);
-            if (bad >= 0)
-            {
-                long element = firstElement + bad;
-                throw new CheckpointException(FilePath, tensor.Name,
-                    $"value {destination[bad].ToString("R", CultureInfo.InvariantCulture)} at element {element} " +
-                    $"(index {ElementConversion.IndexText(element, tensor.Shape)}) is not finite");
-            }
-        }
+        if (!allowNonFinite) ThrowIfNonFinite(tensor, firstElement, destination);
+    }
+
+    /// <summary>Throws naming the first NaN or infinity of <paramref name="values"/>, element <paramref name="firstElement"/> on of the tensor.</summary>
+    private void ThrowIfNonFinite(SafeTensorInfo tensor, long firstElement, ReadOnlySpan<float> values)
+    {
+        int bad = ElementConversion.FirstNonFinite(values);
+        if (bad < 0) return;
+        long element = firstElement + bad;
+        throw new CheckpointException(FilePath, tensor.Name,
+            $"value {values[bad].ToString("R", CultureInfo.InvariantCulture)} at element {element} " +
+            $"(index {ElementConversion.IndexText(element, tensor.Shape)}) is not finite");
     }
 
     /// <summary>Closes the file.</summary>
