@@ -240,6 +240,30 @@ public sealed class CheckpointSafeTensorsTests : IDisposable
         Assert.False(float.IsFinite(r.ReadArray("w", allowNonFinite: true)[4]));
     }
 
+    /// <summary>
+    /// fp32 tensors are read and checked a 1 MiB chunk at a time: a NaN past the first chunks is still found and named
+    /// by its element and index, and a read starting mid-tensor reports elements of the tensor, not of the read.
+    /// </summary>
+    [Fact]
+    public void NonFiniteBeyondTheFirstReadChunkIsNamedByItsElement()
+    {
+        var path = _dir.File("big.safetensors");
+        const int rows = 700, cols = 1000; // 2.8 MB: three 1 MiB chunks
+        var values = new float[rows * cols];
+        for (int i = 0; i < values.Length; i++) values[i] = i % 7;
+        values[654_321] = float.NegativeInfinity;
+        SafeTensors.Write(path, [new TensorData(new TensorSpec("big", SafeTensorDType.F32, new long[] { rows, cols }), values)], allowNonFinite: true);
+        using var r = SafeTensors.Open(path);
+        var whole = Assert.Throws<CheckpointException>(() => r.ReadArray("big"));
+        Assert.Contains("at element 654321 (index [654, 321]) is not finite", whole.Message);
+        var info = r.Tensors.Single(t => t.Name == "big");
+        var part = Assert.Throws<CheckpointException>(() => r.ReadRange(info, 300_000, new float[400_000]));
+        Assert.Contains("at element 654321 (index [654, 321])", part.Message);
+        var clean = new float[300_000];
+        r.ReadRange(info, 0, clean);
+        Assert.Equal(values.AsSpan(0, clean.Length).ToArray(), clean);
+    }
+
     [Fact]
     public void MissingTensorWrongShapeAndWrongDTypeNameTheTensor()
     {
