@@ -30,25 +30,23 @@ public static class Infer
                 throw new UsageException($"--device must be auto, cpu or cuda, not '{device}'.");
 
             var started = Stopwatch.StartNew();
-            // Every element is overwritten by the checkpoint: skip zeroing hundreds of MB first.
-            var parameters = GC.AllocateUninitializedArray<float>(checked((int)plan.ParameterCount));
-            if (!File.Exists(options.Checkpoint))
-                throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
-            var loaded = ModelCheckpoint.Load(options.Checkpoint, plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
-            foreach (var note in loaded.Notes) error.WriteLine(tool + ": note: " + note);
-
             var prompt = ByteTokenizer.Instance.Encode(options.Prompt);
             if (prompt.Length == 0) throw new UsageException("The prompt is empty; pass --prompt \"some text\".");
             if (prompt.Length >= context)
                 throw new UsageException($"The prompt is {prompt.Length} tokens; {name}'s context is {context}, so at most {context - 1} fit with room to generate.");
+            if (!File.Exists(options.Checkpoint))
+                throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
 
+            // Every element is overwritten by the checkpoint: skip zeroing hundreds of MB first.
+            var parameters = GC.AllocateUninitializedArray<float>(checked((int)plan.ParameterCount));
+            var loaded = ModelCheckpoint.Load(options.Checkpoint, plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
+            foreach (var note in loaded.Notes) error.WriteLine(tool + ": note: " + note);
             var loadedAt = started.Elapsed;
             using var gpu = device == "cpu" ? null : OpenGpu<TModel>(device == "cuda", parameters);
             ITokenDecoder session = gpu is not null ? gpu.Session : TModel.CreateDecodeSession(parameters);
             var sampler = new TokenSampler(options.Temperature, options.TopP, options.Seed);
             var decoder = ByteTokenizer.Instance.CreateStreamDecoder();
-            ReadOnlySpan<float> logits = default;
-            logits = session.Append(prompt);
+            var logits = session.Append(prompt);
             output.Write(options.Prompt);
             int budget = Math.Min(options.MaxTokens, context - session.Length);
             var firstToken = TimeSpan.Zero;
