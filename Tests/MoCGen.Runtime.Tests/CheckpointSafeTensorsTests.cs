@@ -435,3 +435,23 @@ internal sealed class CheckpointScratch : IDisposable
         catch (IOException) { }
     }
 }
+
+/// <summary>The parameter buffer a checkpoint fills: any size, writable everywhere, refused when negative.</summary>
+public sealed class ParameterMemoryTests
+{
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1000)]
+    [InlineData(3_000_001)] // 12 MB: huge pages advised for its aligned middle
+    public void AllocatesAWritableBufferOfTheLength(long length)
+    {
+        var buffer = MoCGen.Checkpoints.ParameterMemory.Allocate(length);
+        Assert.Equal(length, buffer.LongLength);
+        for (long i = 0; i < length; i += 4099) buffer[i] = i;
+        for (long i = 0; i < length; i += 4099) Assert.Equal((float)i, buffer[i]);
+    }
+
+    [Fact]
+    public void RefusesANegativeLength() =>
+        Assert.Throws<System.ArgumentOutOfRangeException>(() => MoCGen.Checkpoints.ParameterMemory.Allocate(-1));
+}

@@ -37,8 +37,7 @@ public static class Infer
             if (!File.Exists(options.Checkpoint))
                 throw new UsageException($"Checkpoint '{options.Checkpoint}' was not found. Train one first: dotnet run -c Release --project examples/TinyMoC");
 
-            // Every element is overwritten by the checkpoint: skip zeroing hundreds of MB first.
-            var parameters = GC.AllocateUninitializedArray<float>(checked((int)plan.ParameterCount));
+            var parameters = ParameterMemory.Allocate(plan.ParameterCount);
             var loaded = ModelCheckpoint.Load(options.Checkpoint, plan, parameters, new CheckpointOptions { TransposedInMemory = ModelCheckpoint.DownProjectionTransposed });
             foreach (var note in loaded.Notes) error.WriteLine(tool + ": note: " + note);
             var loadedAt = started.Elapsed;
