@@ -61,12 +61,15 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor TooManyLayers = new(DiagnosticIds.TooManyLayers, DiagnosticCatalog.TooManyLayers.Title,
         DiagnosticCatalog.TooManyLayers.MessageFormat, DiagnosticKind.Category, Severity(DiagnosticCatalog.TooManyLayers), isEnabledByDefault: true);
 
+    public static readonly DiagnosticDescriptor GpuSharedMemory = new(DiagnosticIds.GpuSharedMemory, DiagnosticCatalog.GpuSharedMemory.Title,
+        DiagnosticCatalog.GpuSharedMemory.MessageFormat, DiagnosticKind.Category, Severity(DiagnosticCatalog.GpuSharedMemory), isEnabledByDefault: true);
+
     public static readonly DiagnosticDescriptor GeneratorFailure = new(DiagnosticIds.GeneratorFailure, DiagnosticCatalog.GeneratorFailure.Title,
         DiagnosticCatalog.GeneratorFailure.MessageFormat, DiagnosticKind.Category, Severity(DiagnosticCatalog.GeneratorFailure), isEnabledByDefault: true);
 
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
-        NotPartial, Nested, Generic, MissingArgument, NotPositive, TopKTooLarge, HiddenNotDivisibleByHeads, HeadsNotDivisibleByKvHeads, OddHeadDim, WideChannelIndices, TooLarge, InvalidRopeTheta, InvalidNormEps, UnknownPrecision, Static, Record, PlanOverflow, TooManyLayers, GeneratorFailure,
+        NotPartial, Nested, Generic, MissingArgument, NotPositive, TopKTooLarge, HiddenNotDivisibleByHeads, HeadsNotDivisibleByKvHeads, OddHeadDim, WideChannelIndices, TooLarge, InvalidRopeTheta, InvalidNormEps, UnknownPrecision, Static, Record, PlanOverflow, TooManyLayers, GpuSharedMemory, GeneratorFailure,
     };
 
     private static readonly Dictionary<string, DiagnosticDescriptor> ById = BuildIndex();

@@ -26,7 +26,9 @@ public static class ModelCompiler
         if (SpecValidator.HasErrors(problems)) return new CompileResult(null, Array.Empty<GeneratedSource>(), problems);
         try
         {
-            return new CompileResult(PlanBuilder.Build(spec, target), Array.Empty<GeneratedSource>(), problems);
+            var plan = PlanBuilder.Build(spec, target);
+            problems.AddRange(KernelLimits.Check(plan));
+            return new CompileResult(plan, Array.Empty<GeneratedSource>(), problems);
         }
         catch (OverflowException)
         {

@@ -44,6 +44,7 @@ public static class DiagnosticIds
     public const string Record = "MOC016";
     public const string PlanOverflow = "MOC017";
     public const string TooManyLayers = "MOC018";
+    public const string GpuSharedMemory = "MOC019";
     public const string GeneratorFailure = "MOC099";
 }
 
@@ -140,6 +141,11 @@ public static class DiagnosticCatalog
         "Layers ({0}) exceeds the supported maximum of {1}. Use at most {1} layers.",
         ProblemSeverity.Error);
 
+    public static readonly DiagnosticKind GpuSharedMemory = new(
+        DiagnosticIds.GpuSharedMemory, "CUDA kernel needs too much shared memory",
+        "The CUDA kernel {0} of model '{1}' needs {2} bytes of static shared memory per block, more than the {3} every GPU allows; the model builds and runs on CPU, but its GPU kernels will not load. The size grows with {4}.",
+        ProblemSeverity.Warning);
+
     public static readonly DiagnosticKind GeneratorFailure = new(
         DiagnosticIds.GeneratorFailure, "Generator failure",
         "MoCGen could not generate '{0}': {1}. This is a bug in MoCGen; please report it with the declaration.",
@@ -150,6 +156,6 @@ public static class DiagnosticCatalog
     {
         NotPartial, Nested, Generic, MissingArgument, NotPositive, TopKTooLarge, HiddenNotDivisibleByHeads,
         HeadsNotDivisibleByKvHeads, OddHeadDim, WideChannelIndices, TooLarge, InvalidRopeTheta, InvalidNormEps,
-        UnknownPrecision, Static, Record, PlanOverflow, TooManyLayers, GeneratorFailure,
+        UnknownPrecision, Static, Record, PlanOverflow, TooManyLayers, GpuSharedMemory, GeneratorFailure,
     };
 }
