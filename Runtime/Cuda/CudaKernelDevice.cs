@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
 using MoCGen.Inference;
 
 namespace MoCGen.Cuda;
@@ -32,6 +34,22 @@ public sealed class CudaKernelDevice : IKernelDevice
             throw;
         }
     }
+
+    /// <summary>
+    /// The PTX of <paramref name="model"/>'s CUDA unit <paramref name="unit"/> carried by <paramref name="assembly"/> as the
+    /// manifest resource <c>ptx/&lt;model&gt;.&lt;unit&gt;.ptx</c> (build/MoCGen.Ptx.targets embeds them); null when absent.
+    /// </summary>
+    public static string? EmbeddedPtx(Assembly assembly, string model, string unit)
+    {
+        ArgumentNullException.ThrowIfNull(assembly);
+        using var stream = assembly.GetManifestResourceStream(PtxResourceName(model, unit));
+        if (stream is null) return null;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>The manifest resource name of a model's PTX unit: <c>ptx/&lt;model&gt;.&lt;unit&gt;.ptx</c>.</summary>
+    public static string PtxResourceName(string model, string unit) => "ptx/" + model + "." + unit + ".ptx";
 
     /// <inheritdoc />
     public string Name => "cuda";

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using MoCGen.Cpu;
 using MoCGen.Cuda;
 
@@ -65,14 +64,9 @@ internal sealed class GpuKernels : IDisposable
 
     /// <summary>The PTX text of <paramref name="model"/>'s CUDA unit <paramref name="unit"/>, from the manifest resource
     /// <c>ptx/&lt;model&gt;.&lt;unit&gt;.ptx</c>.</summary>
-    public static string Ptx(string model, string unit)
-    {
-        string resource = "ptx/" + model + "." + unit + ".ptx";
-        using var stream = typeof(GpuKernels).Assembly.GetManifestResourceStream(resource)
-            ?? throw new InvalidOperationException($"This build carries no {resource}: it was built where neither nvcc nor clang was found. Rebuild with prepare.sh where clang-14 is installed.");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static string Ptx(string model, string unit) =>
+        CudaKernelDevice.EmbeddedPtx(typeof(GpuKernels).Assembly, model, unit)
+            ?? throw new InvalidOperationException($"This build carries no {CudaKernelDevice.PtxResourceName(model, unit)}: it was built where neither nvcc nor clang was found. Rebuild with prepare.sh where clang-14 is installed.");
 
     /// <summary>Queues <paramref name="kernel"/> for <paramref name="tokens"/> tokens on the default stream, with its
     /// parameters in declaration order.</summary>

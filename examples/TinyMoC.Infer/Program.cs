@@ -85,15 +85,12 @@ public static class Infer
         var ptx = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var unit in kernels.Units)
         {
-            string resource = "ptx/" + kernels.Model + "." + unit + ".ptx";
-            using var stream = typeof(Infer).Assembly.GetManifestResourceStream(resource);
-            if (stream is null)
+            if (CudaKernelDevice.EmbeddedPtx(typeof(Infer).Assembly, kernels.Model, unit) is not { } text)
             {
                 if (!required) return null;
-                throw new UsageException($"--device cuda: this build carries no CUDA kernels ({resource} is missing: neither nvcc nor clang was found when it was built); rebuild where one is, or use --device cpu.");
+                throw new UsageException($"--device cuda: this build carries no CUDA kernels ({CudaKernelDevice.PtxResourceName(kernels.Model, unit)} is missing: neither nvcc nor clang was found when it was built); rebuild where one is, or use --device cpu.");
             }
-            using var reader = new StreamReader(stream);
-            ptx[unit] = reader.ReadToEnd();
+            ptx[unit] = text;
         }
         if (!CudaDevice.TryOpen(0, out var gpu, out var why))
         {

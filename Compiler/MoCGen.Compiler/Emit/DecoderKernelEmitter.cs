@@ -39,14 +39,8 @@ public static class DecoderKernelEmitter
     public static string KernelPrefix(PlanShape shape) => "mocgen_" + shape.Name + "_dec";
 
     /// <summary>The data Decoder.scriban reads.</summary>
-    public sealed class TemplateData
+    public sealed class TemplateData : KernelTemplateData
     {
-        public bool Cuda { get; set; }
-        public string Version { get; set; } = "";
-        public string Name { get; set; } = "";
-        public string FullName { get; set; } = "";
-        public string Prefix { get; set; } = "";
-        public int Hidden { get; set; }
         public int Heads { get; set; }
         public int KvHeads { get; set; }
         public int HeadDim { get; set; }

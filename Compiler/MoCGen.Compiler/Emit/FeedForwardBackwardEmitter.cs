@@ -39,15 +39,9 @@ public static class FeedForwardBackwardEmitter
     public const int Tile = 32;
 
     /// <summary>The data FeedForwardBackward.scriban reads.</summary>
-    public sealed class TemplateData
+    public sealed class TemplateData : KernelTemplateData
     {
-        public bool Cuda { get; set; }
         public bool Dense { get; set; }
-        public string Version { get; set; } = "";
-        public string Name { get; set; } = "";
-        public string FullName { get; set; } = "";
-        public string Prefix { get; set; } = "";
-        public int Hidden { get; set; }
         public int Intermediate { get; set; }
         public int TopK { get; set; }
         public int TokenThreads { get; set; }

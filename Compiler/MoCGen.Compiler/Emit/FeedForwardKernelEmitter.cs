@@ -121,14 +121,8 @@ public static class FeedForwardKernelEmitter
         (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeUpDownThreads / 32 * DecodeTokens * ReduceStride) * 4;
 
     /// <summary>The data FeedForwardDecode.scriban reads.</summary>
-    public sealed class DecodeTemplateData
+    public sealed class DecodeTemplateData : KernelTemplateData
     {
-        public bool Cuda { get; set; }
-        public string Version { get; set; } = "";
-        public string Name { get; set; } = "";
-        public string FullName { get; set; } = "";
-        public string Prefix { get; set; } = "";
-        public int Hidden { get; set; }
         public int Intermediate { get; set; }
         public int TopK { get; set; }
         public int DecodeTokens { get; set; }
@@ -149,15 +143,9 @@ public static class FeedForwardKernelEmitter
     }
 
     /// <summary>The data FeedForward.scriban reads.</summary>
-    public sealed class TemplateData
+    public sealed class TemplateData : KernelTemplateData
     {
-        public bool Cuda { get; set; }
-        public string Version { get; set; } = "";
         public string Namespace { get; set; } = "";
-        public string Name { get; set; } = "";
-        public string FullName { get; set; } = "";
-        public string Prefix { get; set; } = "";
-        public int Hidden { get; set; }
         public int Intermediate { get; set; }
         public int TopK { get; set; }
         public int Tile { get; set; }

@@ -39,3 +39,14 @@ internal static class LaunchTable
     /// <summary>The model's namespace-qualified name.</summary>
     public static string FullName(PlanShape s) => s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name;
 }
+
+/// <summary>What every kernel template reads: the target, the MoCGen version, the model's names, its kernel-name prefix and d.</summary>
+public abstract class KernelTemplateData
+{
+    public bool Cuda { get; set; }
+    public string Version { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string FullName { get; set; } = "";
+    public string Prefix { get; set; } = "";
+    public int Hidden { get; set; }
+}
