@@ -123,6 +123,15 @@ static __device__ __forceinline__ int __shfl_sync(unsigned int mask, int v, int 
 static __device__ __forceinline__ unsigned int __shfl_sync(unsigned int mask, unsigned int v, int src_lane, int width = 32)
 { return (unsigned int)__nvvm_shfl_sync_idx_i32(mask, (int)v, src_lane, MOCGEN_SHFL_C(width)); }
 #undef MOCGEN_SHFL_C
+// shfl.up clamps at lane 0 of the segment: c is only the segment mask.
+#define MOCGEN_SHFL_UP_C(width) ((32 - (width)) << 8)
+static __device__ __forceinline__ float __shfl_up_sync(unsigned int mask, float v, unsigned int delta, int width = 32)
+{ return __nvvm_shfl_sync_up_f32(mask, v, (int)delta, MOCGEN_SHFL_UP_C(width)); }
+static __device__ __forceinline__ int __shfl_up_sync(unsigned int mask, int v, unsigned int delta, int width = 32)
+{ return __nvvm_shfl_sync_up_i32(mask, v, (int)delta, MOCGEN_SHFL_UP_C(width)); }
+static __device__ __forceinline__ unsigned int __shfl_up_sync(unsigned int mask, unsigned int v, unsigned int delta, int width = 32)
+{ return (unsigned int)__nvvm_shfl_sync_up_i32(mask, (int)v, (int)delta, MOCGEN_SHFL_UP_C(width)); }
+#undef MOCGEN_SHFL_UP_C
 
 // Atomics (generic address space; red.global/atom.shared are chosen by ptxas from the address).
 static __device__ __forceinline__ float atomicAdd(float* address, float value) { return __nvvm_atom_add_gen_f(address, value); }

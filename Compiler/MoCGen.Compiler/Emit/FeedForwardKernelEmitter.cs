@@ -16,15 +16,30 @@ public static class FeedForwardKernelEmitter
     /// <summary>Gate GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads of 2 x 2 outputs.</summary>
     public const int Tile = 32;
 
+    /// <summary>Channels a Top-K thread should hold at most (in registers), while 1024 threads suffice.</summary>
+    public const int SelectChunkTarget = 24;
+
     /// <summary>
-    /// Threads of a Top-K block: a power of two giving each thread about 16 contiguous channels, 32 to 256.
+    /// Threads of a Top-K block: the fewest warps (at most 32) that give each thread at most
+    /// <see cref="SelectChunkTarget"/> channels. Counting the keys is the same work however it is split; fewer warps
+    /// make each round's reduction over the warps shorter (d_ff 11008: 480 threads of 23 channels).
     /// </summary>
     public static int SelectThreads(int intermediate)
     {
-        int threads = 32;
-        while (threads < 256 && threads * 16 < intermediate) threads *= 2;
-        return threads;
+        int threads = (intermediate + SelectChunkTarget - 1) / SelectChunkTarget;
+        threads = (threads + 31) / 32 * 32;
+        return threads < 32 ? 32 : threads > 1024 ? 1024 : threads;
     }
+
+    /// <summary>Contiguous channels per Top-K thread (its keys live in registers).</summary>
+    public static int SelectChunk(int intermediate)
+    {
+        int threads = SelectThreads(intermediate);
+        return (intermediate + threads - 1) / threads;
+    }
+
+    /// <summary>Static shared memory of the Top-K kernel, bytes: three counts and two sums per warp, and the digit.</summary>
+    public static int SelectSharedBytes(int intermediate) => (5 * (SelectThreads(intermediate) / 32) + 1) * 4;
 
     /// <summary>Threads of a sparse up/down block.</summary>
     public const int FfnThreads = 128;
@@ -150,6 +165,7 @@ public static class FeedForwardKernelEmitter
         public int TopK { get; set; }
         public int Tile { get; set; }
         public int SelectThreads { get; set; }
+        public int SelectChunk { get; set; }
         public int FfnThreads { get; set; }
         public bool Bf16 { get; set; }
         public int UpVec { get; set; }
@@ -244,6 +260,7 @@ public static class FeedForwardKernelEmitter
             TopK = s.TopK,
             Tile = Tile,
             SelectThreads = SelectThreads(s.Intermediate),
+            SelectChunk = SelectChunk(s.Intermediate),
             FfnThreads = FfnThreads,
             Bf16 = Bf16(s),
             UpVec = WeightVector(s),
@@ -282,7 +299,7 @@ public static class FeedForwardKernelEmitter
             $"x [tokens, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; grid (ceil(d_ff / {Tile}), ceil(tokens / {Tile})).",
             $"({Int(gemmGridX)}, (tokens + {Int(Tile - 1)}) / {Int(Tile)})");
         int select = SelectThreads(s.Intermediate);
-        Kernel(sb, "TopK", prefix + "_topk", select, (16 + 2 * select) * 4,
+        Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
             $"g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}]; one block per token.",
             "(tokens, 1)");
         Kernel(sb, "UpDown", prefix + "_up_down", FfnThreads, UpDownSharedBytes(s),
@@ -314,7 +331,7 @@ public static class FeedForwardKernelEmitter
         Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * (chunk + DecodeGemvRows * DecodeGemvLanes) * 4,
             $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
             $"({Int(gemvGrid)}, 1)");
-        Kernel(sb, "TopK", prefix + "_topk", select, (16 + 2 * select) * 4,
+        Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
             $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
             "(tokens, 1)");
         int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;

@@ -17,3 +17,5 @@ static __device__ __forceinline__ int atomicAdd(int* address, int value) { retur
 static __device__ __forceinline__ float atomicAdd(float* address, float value) { return __nvvm_atom_add_gen_f(address, value); }
 static __device__ __forceinline__ float mocgen_exp(float x) { return __nvvm_ex2_approx_f(x * 1.4426950408889634f); }
 #define __float_as_uint(x) __builtin_bit_cast(unsigned int, (float)(x))  // clang's own is a libdevice call
+static __device__ __forceinline__ int __shfl_xor_sync(unsigned int mask, int v, int lane_mask) { return __nvvm_shfl_sync_bfly_i32(mask, v, lane_mask, 0x1f); }
+static __device__ __forceinline__ int __shfl_up_sync(unsigned int mask, int v, unsigned int delta) { return __nvvm_shfl_sync_up_i32(mask, v, (int)delta, 0); }
