@@ -86,7 +86,8 @@ public static class FeedForwardKernelEmitter
     /// <summary>Decode gate GEMV: columns of x staged in shared memory at a time (all of d up to 1024).</summary>
     public static int DecodeGemvChunk(int hidden) => hidden < 1024 ? hidden : 1024;
 
-    /// <summary>Decode up/down: d_ff channels per block.</summary>
+    /// <summary>Decode up/down: d_ff channels per block (whole warps of the block flag them: a multiple of 32, at most
+    /// <see cref="DecodeUpDownThreads"/>).</summary>
     public const int DecodeRange = 64;
 
     /// <summary>Decode up/down: threads per block.</summary>
@@ -133,7 +134,7 @@ public static class FeedForwardKernelEmitter
 
     /// <summary>Shared memory of a decode up/down block besides the tile and h: marks, gates, list, count, partial sums.</summary>
     public const int DecodeFixedSharedBytes =
-        (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeUpDownThreads / 32 * DecodeTokens * ReduceStride) * 4;
+        (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeRange / 32 + DecodeUpDownThreads / 32 * DecodeTokens * ReduceStride) * 4;
 
     /// <summary>The data FeedForwardDecode.scriban reads.</summary>
     public sealed class DecodeTemplateData : KernelTemplateData
