@@ -132,9 +132,9 @@ public static class FeedForwardKernelEmitter
     /// <summary>The decode up/down tile of a plan, on its target.</summary>
     public static DecodeTilePlan DecodeTile(ModelPlan plan) => DecodeTile(plan.Shape, plan.Target);
 
-    /// <summary>Shared memory of a decode up/down block besides the tile and h: marks, gates, list, count, partial sums.</summary>
+    /// <summary>Shared memory of a decode up/down block besides the tile and h: marks, gates, list, count, per-warp flags.</summary>
     public const int DecodeFixedSharedBytes =
-        (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeRange / 32 + DecodeUpDownThreads / 32 * DecodeTokens * ReduceStride) * 4;
+        (2 * DecodeTokens * DecodeRange + DecodeRange + 1 + DecodeRange / 32) * 4;
 
     /// <summary>The data FeedForwardDecode.scriban reads.</summary>
     public sealed class DecodeTemplateData : KernelTemplateData
@@ -329,7 +329,7 @@ public static class FeedForwardKernelEmitter
         sb.Append("            public const int TileRows = ").Append(Int(tileRows)).Append(";\n\n");
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
         int chunk = DecodeGemvChunk(s.Hidden);
-        Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * (chunk + DecodeGemvRows * DecodeGemvLanes) * 4,
+        Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * chunk * 4,
             $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
             $"({Int(gemvGrid)}, 1)");
         Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
