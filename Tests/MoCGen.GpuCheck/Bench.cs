@@ -24,6 +24,49 @@ internal static class Bench
         yield return Decode(gpu, Llama7BFfnBf16.Ffn, repeats);
         yield return Decode(gpu, Llama7BFfn.Ffn, repeats);
         yield return Train(gpu, Llama7BFfn.Ffn, 4096, repeats);
+        foreach (var line in _stageLines) yield return line;
+        _stageLines.Clear();
+    }
+
+    /// <summary>Per-kernel breakdown lines (one per suite), printed after the suites' own lines.</summary>
+    private static readonly List<string> _stageLines = new();
+
+    /// <summary>
+    /// Microseconds of each stage per call: an event before every stage of every call, <paramref name="inner"/> calls a
+    /// loop; the median over <paramref name="repeats"/> loops of each stage's mean, after 3 warm-up calls.
+    /// </summary>
+    private static double[] Stages(CudaDevice gpu, int inner, int repeats, params (string Name, Action Launch)[] stages)
+    {
+        for (int i = 0; i < 3; i++)
+            foreach (var stage in stages) stage.Launch();
+        gpu.Synchronize();
+        var marks = Enumerable.Range(0, stages.Length * inner + 1).Select(_ => CudaEvent.Create(gpu)).ToArray();
+        try
+        {
+            var samples = stages.Select(_ => new List<double>()).ToArray();
+            for (int r = 0; r < repeats; r++)
+            {
+                for (int i = 0; i < inner; i++)
+                for (int s = 0; s < stages.Length; s++)
+                {
+                    marks[i * stages.Length + s].Record();
+                    stages[s].Launch();
+                }
+                marks[^1].Record();
+                for (int s = 0; s < stages.Length; s++)
+                {
+                    double ms = 0;
+                    for (int i = 0; i < inner; i++)
+                        ms += CudaEvent.ElapsedMilliseconds(marks[i * stages.Length + s], marks[i * stages.Length + s + 1]);
+                    samples[s].Add(ms * 1e3 / inner);
+                }
+            }
+            return samples.Select(Median).ToArray();
+        }
+        finally
+        {
+            foreach (var e in marks) e.Dispose();
+        }
     }
 
     /// <summary>
@@ -56,6 +99,15 @@ internal static class Bench
         }
 
         double us = Time(gpu, Call, inner: 50, repeats);
+        var stages = Stages(gpu, inner: 50, repeats,
+            ("gemv", () => kernels.Launch(m.DecodeGemv, 1, gemv)),
+            ("topk", () => kernels.Launch(m.TopKSelect, 1, topk)),
+            ("clear", by.Clear),
+            ("up_down", () => kernels.Launch(m.DecodeUpDown, 1, upDown)));
+        long gemvBytes = (long)f * d * w + 4L * d, upDownBytes = 2L * k * d * w;
+        _stageLines.Add(Json(("suite", "ffn-decode-stages"), ("implementation", "mocgen moc"), ("dtype", m.WeightType),
+            ("gemv_us", stages[0]), ("topk_us", stages[1]), ("clear_us", stages[2]), ("up_down_us", stages[3]),
+            ("gemv_gb_per_s", gemvBytes / stages[0] / 1e3), ("up_down_gb_per_s", upDownBytes / stages[3] / 1e3)));
         long bytes = ((long)f * d + 2L * k * d) * w + 4L * d;
         double gbps = bytes / us / 1e3, peak = gpu.PeakMemoryBandwidth / 1e9;
         return Json(("suite", "ffn-decode"), ("implementation", "mocgen moc"), ("dtype", m.WeightType), ("tokens", 1), ("hidden", d),
@@ -112,6 +164,15 @@ internal static class Bench
         // Loops of 3 calls, max(5, repeats / 2) of them, as torch_ffn.py; events between forward and backward split each call.
         const int inner = 3;
         int loops = Math.Max(5, repeats / 2);
+        var stages = Stages(gpu, inner, loops,
+            ("gate_gemm", () => kernels.Launch(m.GateGemm, n, gemm)),
+            ("topk", () => kernels.Launch(m.TopKSelect, n, topk)),
+            ("up_down", () => kernels.Launch(m.UpDown, n, upDown)),
+            ("backward_token", () => kernels.Launch(m.BackwardToken!, n, token)),
+            ("backward_weights", () => kernels.Launch(m.BackwardWeights, n, weights)));
+        _stageLines.Add(Json(("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n),
+            ("gate_gemm_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]), ("backward_token_us", stages[3]),
+            ("backward_weights_us", stages[4]), ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6)));
         Forward();
         Backward();
         gpu.Synchronize();

@@ -88,6 +88,12 @@ def main():
         print(line)
     if train is not None:
         print(f"train fp32: forward {train.get('forward_us', float('nan')):.0f} us + backward {train.get('backward_us', float('nan')):.0f} us per step of {train['tokens']} tokens")
+    for r in (find(ours, "ffn-decode-stages", "bf16"), find(ours, "ffn-decode-stages", "fp32"), find(ours, "ffn-train-stages")):
+        if r is not None:
+            parts = [f"{k[:-3]} {v:.1f}" for k, v in r.items() if k.endswith("_us") and v is not None]
+            extra = [f"{k} {v:.0f}" for k, v in r.items() if (k.endswith("_gb_per_s") or k.endswith("_tflops")) and v is not None]
+            print(f"{r['suite']} {r.get('dtype', '')}: " + ", ".join(parts) + " us per call (events around each kernel)"
+                  + (f"; {', '.join(extra)}" if extra else ""))
     print()
 
     for label, ok in verdicts:
