@@ -13,7 +13,8 @@ namespace MoCGen.Kernels.Tests;
 /// reference: order the channels by value, largest first, NaN below every number, -0 equal to +0, ties to the lower
 /// index; take the first K; list them ascending. Indices and the selected values must match exactly (bit for bit).
 /// Each shape is run on rows built to break a selection: heavy ties, all equal, NaN and infinities, signed zeros,
-/// negatives only, the K largest at the end, and plain random values. The shapes cover one warp with a padded last
+/// negatives only, the K largest at the end, and plain random values; the boundary histogram bin is listed (a key per
+/// thread) in some rows and searched in registers in others (all equal, five values). The shapes cover one warp with a padded last
 /// chunk (d_ff 520), several warps (2816), and the LLaMA-7B width (11008: 480 threads of 23 channels).
 /// </summary>
 public sealed class TopKIlgpuTests
@@ -34,7 +35,8 @@ public sealed class TopKIlgpuTests
         var rows = new Func<int, float>[]
         {
             _ => (float)(rng.NextDouble() * 2 - 1), // random
-            _ => rng.Next(-2, 3), // five values: ties straddle the K-th
+            _ => rng.Next(-2, 3), // five values: ties straddle the K-th (a boundary bin too full to list)
+            _ => MathF.Round((float)rng.NextDouble() * 8 - 4, 2), // hundredths: ties within a boundary bin that is listed
             _ => 1.5f, // all equal
             _ => rng.Next(8) switch { 0 => float.NaN, 1 => float.PositiveInfinity, 2 => float.NegativeInfinity, 3 => 0f, 4 => -0f, _ => rng.Next(-3, 4) },
             j => j % 2 == 0 ? 0f : -0f, // signed zeros only: one tie

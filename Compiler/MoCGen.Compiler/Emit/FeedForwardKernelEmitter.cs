@@ -38,8 +38,16 @@ public static class FeedForwardKernelEmitter
         return (intermediate + threads - 1) / threads;
     }
 
-    /// <summary>Static shared memory of the Top-K kernel, bytes: three counts and two sums per warp, and the digit.</summary>
-    public static int SelectSharedBytes(int intermediate) => (5 * (SelectThreads(intermediate) / 32) + 1) * 4;
+    /// <summary>Top-K histogram bins (the keys' top 12 bits; FeedForward.scriban's SELECT_BINS).</summary>
+    public const int SelectBins = 4096;
+
+    /// <summary>Static shared memory of the Top-K kernel, bytes: the histogram, the boundary bin's list (a key per
+    /// thread), four words of bin facts, three counts and two sums per warp, and the search digit.</summary>
+    public static int SelectSharedBytes(int intermediate)
+    {
+        int threads = SelectThreads(intermediate);
+        return (SelectBins + threads + 4 + 5 * (threads / 32) + 1) * 4;
+    }
 
     /// <summary>Threads of a sparse up/down block.</summary>
     public const int FfnThreads = 128;
