@@ -49,7 +49,7 @@ public sealed class FeedForwardCudaTests
         Assert.Contains("#include \"\"mocgen_cuda.h\"\"", carrier.Text);
         Assert.Contains("public const string GateGemmKernel = \"mocgen_Carrier_ffn_gate_gemm\";", carrier.Text);
         Assert.Contains("public const int GateGemmBlock = 256;", carrier.Text);
-        Assert.Contains("public static (int X, int Y) GateGemmGrid(int tokens) => (17, (tokens + 31) / 32);", carrier.Text);
+        Assert.Contains("public static (int X, int Y) GateGemmGrid(int tokens) => (5, (tokens + 127) / 128);", carrier.Text);
         Assert.Contains($"public const int UpDownSharedBytes = {(200 + 2 * 65 + 4 * 8 * 33) * 4};", carrier.Text);
         Assert.Contains("public const string WeightStorage = \"fp32\";", carrier.Text);
         Assert.Contains("public const int WeightBytes = 4;", carrier.Text);

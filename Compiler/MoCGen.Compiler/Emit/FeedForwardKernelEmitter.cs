@@ -13,8 +13,17 @@ namespace MoCGen.Compiler.Emit;
 /// </summary>
 public static class FeedForwardKernelEmitter
 {
-    /// <summary>Gate GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads of 2 x 2 outputs.</summary>
-    public const int Tile = 32;
+    /// <summary>Gate GEMM tile edge: TILE x TILE outputs per block, 16 x 16 threads of 8 x 8 outputs.</summary>
+    public const int Tile = 128;
+
+    /// <summary>Gate GEMM: depth of the slices of x and W_g staged in shared memory.</summary>
+    public const int GemmK = 8;
+
+    /// <summary>Gate GEMM threads per block.</summary>
+    public const int GemmThreads = 256;
+
+    /// <summary>Gate GEMM static shared memory, bytes: two transposed slices, rows padded by one.</summary>
+    public const int GemmSharedBytes = 2 * GemmK * (Tile + 1) * 4;
 
     /// <summary>Channels a Top-K thread should hold at most (in registers), while 1024 threads suffice.</summary>
     public const int SelectChunkTarget = 24;
@@ -173,6 +182,8 @@ public static class FeedForwardKernelEmitter
         public int Intermediate { get; set; }
         public int TopK { get; set; }
         public int Tile { get; set; }
+        public int GemmK { get; set; }
+        public int GemmLoads { get; set; }
         public int SelectThreads { get; set; }
         public int SelectChunk { get; set; }
         public int FfnThreads { get; set; }
@@ -268,6 +279,8 @@ public static class FeedForwardKernelEmitter
             Intermediate = s.Intermediate,
             TopK = s.TopK,
             Tile = Tile,
+            GemmK = GemmK,
+            GemmLoads = Tile * GemmK / GemmThreads,
             SelectThreads = SelectThreads(s.Intermediate),
             SelectChunk = SelectChunk(s.Intermediate),
             FfnThreads = FfnThreads,
@@ -304,7 +317,7 @@ public static class FeedForwardKernelEmitter
         sb.Append("        /// <summary>Launch table of <see cref=\"FeedForwardSource\"/>: kernels in launch order, one grid row per launch.</summary>\n");
         sb.Append("        public static class FeedForwardLaunch\n        {\n");
         int gemmGridX = (s.Intermediate + Tile - 1) / Tile;
-        Kernel(sb, "GateGemm", prefix + "_gate_gemm", Tile / 2 * (Tile / 2), 2 * Tile * (Tile + 1) * 4,
+        Kernel(sb, "GateGemm", prefix + "_gate_gemm", GemmThreads, GemmSharedBytes,
             $"x [tokens, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; grid (ceil(d_ff / {Tile}), ceil(tokens / {Tile})).",
             $"({Int(gemmGridX)}, (tokens + {Int(Tile - 1)}) / {Int(Tile)})");
         int select = SelectThreads(s.Intermediate);
