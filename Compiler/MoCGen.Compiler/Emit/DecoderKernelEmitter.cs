@@ -103,7 +103,7 @@ public static class DecoderKernelEmitter
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
             WeightVec = FeedForwardKernelEmitter.WeightVector(s),
         };
-        return ModelEmitter.Tidy(TemplateRenderer.Render("Decoder", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", data));
     }
 
     /// <summary>

@@ -152,6 +152,6 @@ public static class FeedForwardBackwardEmitter
             List = List,
             Tile = Tile,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardBackward", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardBackward", data));
     }
 }

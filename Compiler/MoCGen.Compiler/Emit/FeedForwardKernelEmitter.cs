@@ -254,7 +254,7 @@ public static class FeedForwardKernelEmitter
             StaticBytes = tile.StaticBytes,
             NeedsOptIn = tile.NeedsOptIn,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForwardDecode", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardDecode", data));
     }
 
     /// <summary>The <c>.Cuda.g.cs</c> source: the CUDA text as a verbatim string plus the launch table.</summary>
@@ -288,7 +288,7 @@ public static class FeedForwardKernelEmitter
             UpVec = WeightVector(s),
             UpRows = UpRows,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.Render("FeedForward", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForward", data));
     }
 
     private static string CudaCarrier(ModelPlan plan, string cudaText, string decodeText)

@@ -13,7 +13,16 @@ public static class TemplateRenderer
     private static readonly ConcurrentDictionary<string, Template> Cache = new();
 
     /// <summary>Renders <paramref name="templateName"/> (file name without extension) over <paramref name="model"/>.</summary>
-    public static string Render(string templateName, object model)
+    public static string Render(string templateName, object model) => Render(templateName, model, prelude: null);
+
+    /// <summary>
+    /// Renders the kernel template <paramref name="templateName"/> over <paramref name="model"/> (which has <c>Cuda</c>)
+    /// after Templates/Targets.scriban in the same context: the spellings of CUDA C and ILGPU C# that every kernel
+    /// template shares.
+    /// </summary>
+    public static string RenderKernel(string templateName, object model) => Render(templateName, model, prelude: "Targets");
+
+    private static string Render(string templateName, object model, string? prelude)
     {
         var template = Cache.GetOrAdd(templateName, Load);
         var globals = new ScriptObject();
@@ -26,6 +35,11 @@ public static class TemplateRenderer
             EnableRelaxedMemberAccess = false,
         };
         context.PushGlobal(globals);
+        if (prelude is not null)
+        {
+            string text = Cache.GetOrAdd(prelude, Load).Render(context);
+            if (text.Trim().Length != 0) throw new InvalidOperationException($"Template {prelude}.scriban must render no text.");
+        }
         return template.Render(context).Replace("\r\n", "\n");
     }
 
