@@ -161,9 +161,9 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
             d.Launch(_k.Attention, n, _q, _kCache, _vCache, _attention, l, start, n);
             d.Launch(_k.OProj, n, _attention, W(w.O), _x, n); // adds into the residual stream
             d.Launch(_k.RmsNorm, n, _x, W(w.PostNorm), _normed, n);
-            d.Launch(_k.GateGemv, n, _normed, W(w.Gate), _gate, n);
+            d.Launch(_k.GateGemv, n, _normed, W(w.Gate), _gate, _ffnOut, n); // also clears _ffnOut
             d.Launch(_k.TopK, n, _gate, _index, _selected, n);
-            d.Launch(_k.UpDown, n, _normed, W(w.Up), W(w.DownT), _index, _selected, _ffnOut, n); // adds into the zeroed _ffnOut
+            d.Launch(_k.UpDown, n, _normed, W(w.Up), W(w.DownT), _index, _selected, _ffnOut, n); // adds into _ffnOut
             long nextNorm = l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _finalNorm;
             d.Launch(_k.ResidualNorm, n, _x, _ffnOut, W(nextNorm), _normed, n); // x += ffn, ffn = 0, normed = norm(x)
         }

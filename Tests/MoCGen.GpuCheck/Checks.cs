@@ -147,12 +147,11 @@ internal static class Checks
         using (var bgate = gpu.Allocate<float>(gate.Length))
         using (var by = gpu.Allocate<float>(y.Length))
         {
-            by.Upload(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // the clear below must happen
-            using var a1 = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(n);
+            by.Upload(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // the GEMV must clear it
+            using var a1 = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(by).Add(n);
             kernels.Launch(m.DecodeGemv, n, a1);
             using var a2 = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
             kernels.Launch(m.TopKSelect, n, a2);
-            by.Clear();
             using var a3 = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).AddPointer(bwd.Pointer).Add(bindex).Add(bgate).Add(by).Add(n);
             kernels.Launch(m.DecodeUpDown, n, a3);
             gpu.Synchronize();

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
@@ -114,7 +115,7 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
         {
             using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
             using var accelerator = context.CreateCPUAccelerator(0);
-            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, int>>(kernels, "GateGemv"));
+            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GateGemv"));
             var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(outer, "TopKSelect"));
             var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<TW>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDownTiled"));
             using var bx = accelerator.Allocate1D(x);
@@ -125,10 +126,10 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
             using var bindex = accelerator.Allocate1D<int>(index.Length);
             using var bgate = accelerator.Allocate1D<float>(gate.Length);
             using var by = accelerator.Allocate1D<float>(y.Length);
+            by.CopyFromCPU(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // the GEMV must clear it
             int rows = Const(kernels, "GEMV_ROWS");
-            gemv(new KernelConfig(new Index1D((f + rows - 1) / rows), new Index1D(Const(kernels, "GEMV_THREADS"))), bx.View, bwg.View, bg.View, n);
+            gemv(new KernelConfig(new Index1D((f + rows - 1) / rows), new Index1D(Const(kernels, "GEMV_THREADS"))), bx.View, bwg.View, bg.View, by.View, n);
             topk(new KernelConfig(new Index1D(n), new Index1D(Const(outer, "SELECT_THREADS"))), bg.View, bindex.View, bgate.View, n);
-            by.MemSetToZero();
             int range = Const(kernels, "RANGE");
             upDown(new KernelConfig(new Index1D((f + range - 1) / range), new Index1D(Const(kernels, "UPDOWN_THREADS")),
                     SharedMemoryConfig.RequestDynamic<TW>(Const(kernels, "TILE_ELEMENTS"))),

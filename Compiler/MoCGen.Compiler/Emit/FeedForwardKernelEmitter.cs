@@ -336,7 +336,7 @@ public static class FeedForwardKernelEmitter
         sb.Append("        public const string FeedForwardDecodeSource = @\"").Append(decodeText.Replace("\"", "\"\"")).Append("\";\n\n");
         sb.Append("        /// <summary>\n");
         sb.Append("        /// Launch table of <see cref=\"FeedForwardDecodeSource\"/>, kernels in launch order; Top-K is the training kernel of\n");
-        sb.Append("        /// <see cref=\"FeedForwardSource\"/>, and y must be cleared to zero before UpDown (its blocks add into it).\n");
+        sb.Append("        /// <see cref=\"FeedForwardSource\"/>. UpDown adds into y, which GateGemv clears.\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static class FeedForwardDecodeLaunch\n        {\n");
         sb.Append("            /// <summary>Most tokens one decode launch takes.</summary>\n");
@@ -351,7 +351,7 @@ public static class FeedForwardKernelEmitter
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
         int chunk = DecodeGemvChunk(s.Hidden);
         Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * chunk * 4,
-            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}]; {DecodeGemvRows} gate rows per block.",
+            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}], and y [tokens, {s.Hidden}] cleared; {DecodeGemvRows} gate rows per block.",
             $"({Int(gemvGrid)}, 1)");
         Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
             $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
