@@ -139,6 +139,8 @@ static __device__ __forceinline__ int atomicAdd(int* address, int value) { retur
 static __device__ __forceinline__ unsigned int atomicAdd(unsigned int* address, unsigned int value)
 { return (unsigned int)__nvvm_atom_add_gen_i((int*)address, (int)value); }
 static __device__ __forceinline__ int atomicMax(int* address, int value) { return __nvvm_atom_max_gen_i(address, value); }
+static __device__ __forceinline__ unsigned int atomicOr(unsigned int* address, unsigned int value)
+{ return (unsigned int)__nvvm_atom_or_gen_i((int*)address, (int)value); }
 static __device__ __forceinline__ int atomicCAS(int* address, int compare, int value) { return __nvvm_atom_cas_gen_i(address, compare, value); }
 
 #else
@@ -170,6 +172,15 @@ static __device__ __forceinline__ float mocgen_div(float a, float b)
     return __fdividef(a, b);
 #else
     return __nvvm_div_approx_f(a, b);
+#endif
+}
+/// The index of the lowest set bit of a nonzero v (brev + clz, or bfind: one or two instructions).
+static __device__ __forceinline__ int mocgen_ctz(unsigned int v)
+{
+#if defined(__NVCC__)
+    return __ffs((int)v) - 1;
+#else
+    return __builtin_ctz(v);
 #endif
 }
 /// SiLU(z) = z * sigmoid(z) with one ex2.approx and one div.approx.

@@ -114,7 +114,7 @@ internal static class Bench
     }
 
     /// <summary>
-    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (per-token gradients and gx, per-channel weight
+    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (per-token gradients and gx, channel-window weight
     /// gradients added into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
     /// </summary>
     private static string Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)

@@ -34,7 +34,7 @@ internal static class Checks
                     "gate, indices, selected gates exact; y " + SumTolerance + " (2 S against the CPU kernel)", () => Decode(gpu, m, n));
 
         foreach (var m in new[] { Ffn200.Ffn, Ffn200Dense.Ffn, Llama7BFfn.Ffn })
-            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: per token, per channel")})",
+            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: per token, channel windows")})",
                 "gg, gu, h, gx, dW_g, dW_u, dW_d^T " + SumTolerance, () => Backward(gpu, m, 37));
 
         report.Check("decoder      SmallDecoder argmax and softmax statistics", "argmax exact; max exact, sum of exp 1e-5 relative",

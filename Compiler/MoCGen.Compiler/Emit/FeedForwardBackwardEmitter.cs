@@ -8,8 +8,8 @@ namespace MoCGen.Compiler.Emit;
 /// Renders the MoC feed-forward backward kernels from Templates/FeedForwardBackward.scriban: as CUDA C (for
 /// <c>&lt;Model&gt;.Cuda.g.cs</c>, with <see cref="AppendLaunchTable"/>) and as the ILGPU C# class <c>Backward</c>
 /// nested in the model's <c>Ilgpu</c> class. Launch order for MoC: the per-token kernel (sparse gh, gg, gu, h and gx),
-/// then the per-channel weight-gradient kernel. The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
-/// gh (with the gg, gu, h epilogue), gx, and the weight gradients. No kernel uses atomics: deterministic.
+/// then the weight-gradient kernel (by windows of channels and tiles of columns). The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
+/// gh (with the gg, gu, h epilogue), gx, and the weight gradients. No kernel adds atomically: deterministic.
 /// </summary>
 public static class FeedForwardBackwardEmitter
 {
@@ -22,18 +22,17 @@ public static class FeedForwardBackwardEmitter
     /// <summary>Selected slots the per-token kernel stages in shared memory at a time.</summary>
     public const int SlotTile = 256;
 
-    /// <summary>Threads of a per-channel weight-gradient block (also the tokens it looks up at a time).</summary>
-    public const int WeightThreads = 128;
+    /// <summary>Threads of a weight-gradient block: 8 warps (also the tokens whose slots it looks up at a time).</summary>
+    public const int WeightThreads = 256;
 
-    /// <summary>Tokens of a per-channel weight-gradient chunk whose hits one thread lists (a divisor of <see cref="WeightThreads"/>).</summary>
-    public const int Segment = 32;
+    /// <summary>Channels of a weight-gradient block: 8 per warp (with 2 columns per lane, 48 accumulators a thread).</summary>
+    public const int WeightWindow = 64;
 
-    /// <summary>
-    /// Hits a per-channel weight-gradient block lists in shared memory before adding them into its rows (at least
-    /// <see cref="WeightThreads"/>): a block flushes once more than LIST - WEIGHT_THREADS hits are listed, about
-    /// every 3,000 tokens at K = d_ff / 8.
-    /// </summary>
-    public const int List = 512;
+    /// <summary>Columns of a weight-gradient block (two per lane).</summary>
+    public const int WeightCols = 64;
+
+    /// <summary>Tokens a weight-gradient block stages at a time (one bit each in a channel's mask).</summary>
+    public const int WeightChunk = 32;
 
     /// <summary>Dense-twin GEMM tile edge: TILE x TILE outputs per block, (TILE / 2)^2 threads.</summary>
     public const int Tile = 32;
@@ -48,8 +47,8 @@ public static class FeedForwardBackwardEmitter
         public int Lanes { get; set; }
         public int SlotTile { get; set; }
         public int WeightThreads { get; set; }
-        public int Segment { get; set; }
-        public int List { get; set; }
+        public int WeightWindow { get; set; }
+        public int WeightPerWarp { get; set; }
         public int Tile { get; set; }
     }
 
@@ -71,7 +70,7 @@ public static class FeedForwardBackwardEmitter
     /// <summary>CUDA name of the dense twin's gx GEMM.</summary>
     public static string DenseGxKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_dense_gx";
 
-    /// <summary>CUDA name of the weight-gradient kernel: per channel, or the tiled GEMM for the dense twin.</summary>
+    /// <summary>CUDA name of the weight-gradient kernel: by channel windows, or the tiled GEMM for the dense twin.</summary>
     public static string WeightsKernel(PlanShape shape) =>
         FeedForwardKernelEmitter.KernelPrefix(shape) + (IsDense(shape) ? "_bwd_weights_gemm" : "_bwd_weights");
 
@@ -82,7 +81,7 @@ public static class FeedForwardBackwardEmitter
     public static int DenseSharedBytes(int tiles) => tiles * Tile * (Tile + 1) * 4;
 
     /// <summary>Static shared memory of the weight-gradient kernel, bytes.</summary>
-    public static int WeightsSharedBytes(bool dense) => dense ? DenseSharedBytes(5) : (4 * WeightThreads + WeightThreads / Segment + 4 * List) * 4;
+    public static int WeightsSharedBytes(bool dense) => dense ? DenseSharedBytes(5) : (2 * WeightThreads + WeightChunk + 1 + WeightWindow + 3 * WeightWindow * WeightChunk + 2 * WeightChunk * WeightCols) * 4;
 
     /// <summary>Appends the CUDA text as <c>public const string FeedForwardBackwardSource</c> (members of the <c>Cuda</c> class).</summary>
     public static void AppendSource(StringBuilder sb, ModelPlan plan)
@@ -124,8 +123,8 @@ public static class FeedForwardBackwardEmitter
                 $"W_g, W_u, W_d^T [{s.Intermediate}, {s.Hidden}], index, gate, up [tokens, {s.TopK}], gy [tokens, {s.Hidden}] -> gx [tokens, {s.Hidden}], gradGate, gradUp, hidden [tokens, {s.TopK}]; one block per token.",
                 "(tokens, 1)");
             Kernel(sb, "Weights", WeightsKernel(s), WeightThreads, WeightsSharedBytes(false),
-                $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); one block per channel.",
-                $"({Int(s.Intermediate)}, 1)");
+                $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); a block per {WeightWindow} channels and {WeightCols} columns, grid (ceil(d / {WeightCols}), ceil(d_ff / {WeightWindow})).",
+                $"({Int((s.Hidden + WeightCols - 1) / WeightCols)}, {Int((s.Intermediate + WeightWindow - 1) / WeightWindow)})");
         }
         sb.Append("        }\n");
     }
@@ -148,8 +147,8 @@ public static class FeedForwardBackwardEmitter
             Lanes = Lanes,
             SlotTile = SlotTile,
             WeightThreads = WeightThreads,
-            Segment = Segment,
-            List = List,
+            WeightWindow = WeightWindow,
+            WeightPerWarp = WeightWindow / (WeightThreads / 32),
             Tile = Tile,
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardBackward", data));

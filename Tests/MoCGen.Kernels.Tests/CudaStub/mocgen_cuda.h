@@ -19,3 +19,6 @@ static __device__ __forceinline__ float mocgen_exp(float x) { return __nvvm_ex2_
 #define __float_as_uint(x) __builtin_bit_cast(unsigned int, (float)(x))  // clang's own is a libdevice call
 static __device__ __forceinline__ int __shfl_xor_sync(unsigned int mask, int v, int lane_mask) { return __nvvm_shfl_sync_bfly_i32(mask, v, lane_mask, 0x1f); }
 static __device__ __forceinline__ int __shfl_up_sync(unsigned int mask, int v, unsigned int delta) { return __nvvm_shfl_sync_up_i32(mask, v, (int)delta, 0); }
+static __device__ __forceinline__ float __shfl_xor_sync(unsigned int mask, float v, int lane_mask) { return __nvvm_shfl_sync_bfly_f32(mask, v, lane_mask, 0x1f); }
+static __device__ __forceinline__ unsigned int atomicOr(unsigned int* address, unsigned int value) { return (unsigned int)__nvvm_atom_or_gen_i((int*)address, (int)value); }
+static __device__ __forceinline__ int mocgen_ctz(unsigned int v) { return __builtin_ctz(v); }
