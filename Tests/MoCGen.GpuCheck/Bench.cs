@@ -114,7 +114,7 @@ internal static class Bench
     }
 
     /// <summary>
-    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (per-token gradients and gx, channel-window weight
+    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (window starts, per-token gradients, gx by tiles, weight
     /// gradients added into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
     /// </summary>
     private static string Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
@@ -144,8 +144,10 @@ internal static class Bench
         using var gemm = new KernelArguments().Add(bx).Add(bwg).Add(bg).Add(n);
         using var topk = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
         using var upDown = new KernelArguments().Add(bx).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(by).Add(n);
-        using var token = new KernelArguments().Add(bwg).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy)
-            .Add(bgx).Add(bgg).Add(bgu).Add(bh).Add(n);
+        using var bstart = gpu.Allocate<int>((long)n * m.WindowStarts);
+        using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n);
+        using var token = new KernelArguments().Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
+        using var gx = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
         using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
         void Forward()
         {
@@ -155,7 +157,9 @@ internal static class Bench
         }
         void Backward()
         {
+            kernels.Launch(m.BackwardWindows!, n, windows);
             kernels.Launch(m.BackwardToken!, n, token);
+            kernels.Launch(m.BackwardGx!, n, gx);
             kernels.Launch(m.BackwardWeights, n, weights);
         }
 
@@ -166,11 +170,14 @@ internal static class Bench
             ("gate_gemm", () => kernels.Launch(m.GateGemm, n, gemm)),
             ("topk", () => kernels.Launch(m.TopKSelect, n, topk)),
             ("up_down", () => kernels.Launch(m.UpDown, n, upDown)),
+            ("backward_windows", () => kernels.Launch(m.BackwardWindows!, n, windows)),
             ("backward_token", () => kernels.Launch(m.BackwardToken!, n, token)),
+            ("backward_gx", () => kernels.Launch(m.BackwardGx!, n, gx)),
             ("backward_weights", () => kernels.Launch(m.BackwardWeights, n, weights)));
         _stageLines.Add(Json(("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n),
-            ("gate_gemm_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]), ("backward_token_us", stages[3]),
-            ("backward_weights_us", stages[4]), ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6)));
+            ("gate_gemm_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]), ("backward_windows_us", stages[3]),
+            ("backward_token_us", stages[4]), ("backward_gx_us", stages[5]), ("backward_weights_us", stages[6]),
+            ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6)));
         Forward();
         Backward();
         gpu.Synchronize();

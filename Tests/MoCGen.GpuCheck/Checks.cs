@@ -34,7 +34,7 @@ internal static class Checks
                     "gate, indices, selected gates exact; y " + SumTolerance + " (2 S against the CPU kernel)", () => Decode(gpu, m, n));
 
         foreach (var m in new[] { Ffn200.Ffn, Ffn200Dense.Ffn, Llama7BFfn.Ffn })
-            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: per token, channel windows")})",
+            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: window starts, gh per token, gx and weights by tiles")})",
                 "gg, gu, h, gx, dW_g, dW_u, dW_d^T " + SumTolerance, () => Backward(gpu, m, 37));
 
         report.Check("decoder      SmallDecoder argmax and softmax statistics", "argmax exact; max exact, sum of exp 1e-5 relative",
@@ -228,6 +228,7 @@ internal static class Checks
         using (var bdwg = gpu.Upload<float>(dwg0))
         using (var bdwu = gpu.Upload<float>(dwu0))
         using (var bdwd = gpu.Upload<float>(dwd0))
+        using (var bstart = gpu.Allocate<int>(Math.Max(1L, (long)n * m.WindowStarts))) // MoC: the window-start table
         {
             if (dense)
             {
@@ -238,9 +239,13 @@ internal static class Checks
             }
             else
             {
-                using var token = new KernelArguments().Add(bwg).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy)
-                    .Add(bgx).Add(bgg).Add(bgu).Add(bh).Add(n);
+                using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n);
+                kernels.Launch(m.BackwardWindows!, n, windows);
+                using var token = new KernelArguments().Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
                 kernels.Launch(m.BackwardToken!, n, token);
+                bgx.Upload(Enumerable.Repeat(float.NaN, gx.Length).ToArray()); // the gx kernel must write all of it
+                using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
+                kernels.Launch(m.BackwardGx!, n, gxArgs);
             }
             using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
             kernels.Launch(m.BackwardWeights, n, weights);

@@ -19,14 +19,16 @@ internal delegate void CpuBackward(int tokens, ReadOnlySpan<float> x, FeedForwar
 /// <summary>
 /// One model's feed-forward kernels, read from its generated launch tables (<c>Cuda.FeedForwardLaunch</c>,
 /// <c>FeedForwardDecodeLaunch</c>, <c>FeedForwardBackwardLaunch</c>), with the CPU reference of the same sizes.
-/// Backward: MoC runs <see cref="BackwardToken"/> then <see cref="BackwardWeights"/>; the dense twin runs
+/// Backward: MoC runs <see cref="BackwardWindows"/> (into a [tokens, <see cref="WindowStarts"/>] int table),
+/// <see cref="BackwardToken"/>, <see cref="BackwardGx"/>, then <see cref="BackwardWeights"/>; the dense twin runs
 /// <see cref="DenseGh"/>, <see cref="DenseGx"/>, then <see cref="BackwardWeights"/>.
 /// </summary>
 internal sealed record FfnKernels(
     string Model, int Hidden, int Intermediate, int TopK, bool Bf16,
     Kernel GateGemm, Kernel TopKSelect, Kernel UpDown,
     Kernel DecodeGemv, Kernel DecodeUpDown,
-    Kernel? BackwardToken, Kernel? DenseGh, Kernel? DenseGx, Kernel BackwardWeights,
+    Kernel? BackwardWindows, Kernel? BackwardToken, Kernel? BackwardGx, int WindowStarts,
+    Kernel? DenseGh, Kernel? DenseGx, Kernel BackwardWeights,
     CpuForward Forward, CpuBackward Backward)
 {
     /// <summary>The dense SwiGLU twin (K = d_ff).</summary>
@@ -37,10 +39,10 @@ internal sealed record FfnKernels(
 
     /// <summary>The record for a model whose feed-forward sizes are <typeparamref name="TShape"/>.</summary>
     public static FfnKernels Create<TShape>(string model, bool bf16, Kernel gateGemm, Kernel topK, Kernel upDown, Kernel decodeGemv,
-        Kernel decodeUpDown, Kernel? backwardToken, Kernel? denseGh, Kernel? denseGx, Kernel backwardWeights)
+        Kernel decodeUpDown, (Kernel Windows, Kernel Token, Kernel Gx, int Starts)? moc, (Kernel Gh, Kernel Gx)? dense, Kernel backwardWeights)
         where TShape : struct, IFeedForwardShape =>
         new(model, TShape.Hidden, TShape.Intermediate, TShape.TopK, bf16, gateGemm, topK, upDown, decodeGemv, decodeUpDown,
-            backwardToken, denseGh, denseGx, backwardWeights,
+            moc?.Windows, moc?.Token, moc?.Gx, moc?.Starts ?? 0, dense?.Gh, dense?.Gx, backwardWeights,
             (n, x, w, y, saved) => MoCFeedForward<TShape, ushort>.Forward(n, x, w, y, saved,
                 new float[MoCFeedForward<TShape, ushort>.GateScratchLength(n)]),
             (n, x, w, saved, gy, gx, grads) => MoCFeedForward<TShape, ushort>.Backward(n, x, w, saved, gy, gx, grads,

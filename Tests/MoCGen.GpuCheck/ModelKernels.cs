@@ -13,8 +13,11 @@ partial class Ffn200
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-        null, null,
+        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
+            Cuda.FeedForwardBackwardLaunch.WindowStarts),
+        null,
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
@@ -29,8 +32,8 @@ partial class Ffn200Dense
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
         null,
-        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
-        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
+        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid)),
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
@@ -44,8 +47,11 @@ partial class Llama7BFfnBf16
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-        null, null,
+        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
+            Cuda.FeedForwardBackwardLaunch.WindowStarts),
+        null,
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
@@ -59,8 +65,11 @@ partial class Llama7BFfn
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-        null, null,
+        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
+            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
+            Cuda.FeedForwardBackwardLaunch.WindowStarts),
+        null,
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 

@@ -121,7 +121,8 @@ public sealed class FeedForwardBackwardCudaTests
     /// <summary>The kernels in launch order: MoC per token and per channel; the dense twin's three GEMMs.</summary>
     private static string[] Kernels(MoCGen.Compiler.Planning.PlanShape shape) => FeedForwardBackwardEmitter.IsDense(shape)
         ? new[] { FeedForwardBackwardEmitter.DenseGhKernel(shape), FeedForwardBackwardEmitter.DenseGxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) }
-        : new[] { FeedForwardBackwardEmitter.TokenKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) };
+        : new[] { FeedForwardBackwardEmitter.WindowsKernel(shape), FeedForwardBackwardEmitter.TokenKernel(shape),
+            FeedForwardBackwardEmitter.GxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) };
 
     /// <summary>The source constant and launch table inside a stand-in <c>Cuda</c> class, checked to compile as C#.</summary>
     private static string Carrier(string name, int d, int f, int k)

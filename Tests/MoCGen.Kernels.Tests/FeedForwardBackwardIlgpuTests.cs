@@ -53,6 +53,10 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
         "public const int SLOT_TILE = 256;", "public const int SLOT_TILE = 3;"),
         "public const int WEIGHT_SEARCH = WEIGHT_THREADS;", "public const int WEIGHT_SEARCH = 32;"));
 
+    /// <summary>More tokens than one 64-token gx tile and one 256-token round of the weight kernel's slot searches.</summary>
+    [Fact]
+    public void Backward_d32_dff64_K8_300Tokens() => Run<BwdShape32x64x8>("Bwd32x64x8Many", tokens: 300);
+
     private static string Replace(string text, string from, string to)
     {
         Assert.Contains(from, text);
@@ -80,9 +84,9 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
         Assert.DoesNotContain("Atomic.Add", moc); // deterministic: no atomic adds (the weight kernel ORs bits into a shared mask)
     }
 
-    private void Run<TShape>(string name, Func<string, string>? edit = null) where TShape : struct, IFeedForwardShape
+    private void Run<TShape>(string name, Func<string, string>? edit = null, int tokens = Tokens) where TShape : struct, IFeedForwardShape
     {
-        int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = Tokens;
+        int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = tokens;
         bool dense = k == f;
         var plan = KernelBuild.Plan(name, d, f, k);
         var clock = Stopwatch.StartNew();
@@ -190,18 +194,27 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
             }
             else
             {
-                var token = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "TokenBackward"));
+                var windows = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<int>, ArrayView<int>, int>>(kernels, "WindowStarts"));
+                using var bstart = accelerator.Allocate1D<int>((long)n * Const(kernels, "GX_STARTS"));
+                windows(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "WINDOW_THREADS"))), bindex.View, bstart.View, n);
+                var token = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "TokenBackward"));
                 token(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "TOKEN_THREADS"))),
-                    bwg.View, bwu.View, bwd.View, bindex.View, bgate.View, bup.View, bgy.View, bgx.View, bgg.View, bgu.View, bh.View, n);
+                    bwd.View, bindex.View, bgate.View, bup.View, bgy.View, bgg.View, bgu.View, bh.View, n);
+                bgx.CopyFromCPU(Enumerable.Repeat(float.NaN, gx.Length).ToArray()); // the gx kernel must write all of it
+                var gxKernel = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GxByWindows"));
+                int gxCols = Const(kernels, "GX_COLS"), gxTokens = Const(kernels, "GX_TOKENS");
+                gxKernel(new KernelConfig(new Index2D((d + gxCols - 1) / gxCols, (n + gxTokens - 1) / gxTokens), new Index2D(Const(kernels, "GX_THREADS"), 1)),
+                    bwg.View, bwu.View, bindex.View, bstart.View, bgg.View, bgu.View, bgx.View, n);
                 accelerator.Synchronize();
-                output.WriteLine($"per-token kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
+                output.WriteLine($"window starts, per-token and gx kernels {clock.Elapsed.TotalMilliseconds:F0} ms");
                 clock.Restart();
                 int cols = Const(kernels, "WEIGHT_COLS"), window = Const(kernels, "WEIGHT_WINDOW");
                 weights(new KernelConfig(new Index2D((d + cols - 1) / cols, (f + window - 1) / window), new Index2D(Const(kernels, "WEIGHT_THREADS"), 1)),
                     bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
                 accelerator.Synchronize();
-                output.WriteLine($"per-channel weight kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
+                output.WriteLine($"weight kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
             }
             bgx.CopyToCPU(gx);
             bgg.CopyToCPU(gradGate);
