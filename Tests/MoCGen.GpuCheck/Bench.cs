@@ -14,22 +14,18 @@ namespace MoCGen.GpuCheck;
 /// </summary>
 internal static class Bench
 {
-    /// <summary>The device line, then decode (bf16 and fp32 weights, batch 1), then training (fp32, 4096 tokens).</summary>
+    /// <summary>The device line, then decode (bf16 and fp32 weights, batch 1), then training (fp32, 4096 tokens), each
+    /// suite's line followed by its per-kernel line.</summary>
     public static IEnumerable<string> Run(CudaDevice gpu, int repeats)
     {
         yield return Json(("suite", "device"), ("implementation", "mocgen moc"), ("name", gpu.Name),
             ("sm", $"{gpu.ComputeCapability.Major}.{gpu.ComputeCapability.Minor}"), ("multiprocessors", gpu.MultiprocessorCount),
             ("driver", gpu.DriverVersion), ("memory_clock_khz", gpu.MemoryClockKHz), ("bus_width_bits", gpu.MemoryBusWidthBits),
             ("peak_gb_per_s", gpu.PeakMemoryBandwidth / 1e9));
-        yield return Decode(gpu, Llama7BFfnBf16.Ffn, repeats);
-        yield return Decode(gpu, Llama7BFfn.Ffn, repeats);
-        yield return Train(gpu, Llama7BFfn.Ffn, 4096, repeats);
-        foreach (var line in _stageLines) yield return line;
-        _stageLines.Clear();
+        foreach (var line in Decode(gpu, Llama7BFfnBf16.Ffn, repeats)) yield return line;
+        foreach (var line in Decode(gpu, Llama7BFfn.Ffn, repeats)) yield return line;
+        foreach (var line in Train(gpu, Llama7BFfn.Ffn, 4096, repeats)) yield return line;
     }
-
-    /// <summary>Per-kernel breakdown lines (one per suite), printed after the suites' own lines.</summary>
-    private static readonly List<string> _stageLines = new();
 
     /// <summary>
     /// Microseconds of each stage per call: an event before every stage of every call, <paramref name="inner"/> calls a
@@ -73,7 +69,7 @@ internal static class Bench
     /// One token: gate GEMV (which also clears y), Top-K, tiled up/down. The bytes it must read: all of W_g, the K selected rows
     /// of W_u and of W_d^T, and x: (d_ff d + 2 K d) w + 4 d, w the bytes of a stored weight.
     /// </summary>
-    private static string Decode(CudaDevice gpu, FfnKernels m, int repeats)
+    private static string[] Decode(CudaDevice gpu, FfnKernels m, int repeats)
     {
         int d = m.Hidden, f = m.Intermediate, k = m.TopK, w = m.Bf16 ? 2 : 4;
         var rng = new Random(5);
@@ -103,21 +99,25 @@ internal static class Bench
             ("topk", () => kernels.Launch(m.TopKSelect, 1, topk)),
             ("up_down", () => kernels.Launch(m.DecodeUpDown, 1, upDown)));
         long gemvBytes = (long)f * d * w + 4L * d, upDownBytes = 2L * k * d * w;
-        _stageLines.Add(Json(("suite", "ffn-decode-stages"), ("implementation", "mocgen moc"), ("dtype", m.WeightType),
+        string stageLine = Json(("suite", "ffn-decode-stages"), ("implementation", "mocgen moc"), ("dtype", m.WeightType),
             ("gemv_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]),
-            ("gemv_gb_per_s", gemvBytes / stages[0] / 1e3), ("up_down_gb_per_s", upDownBytes / stages[2] / 1e3)));
+            ("gemv_gb_per_s", gemvBytes / stages[0] / 1e3), ("up_down_gb_per_s", upDownBytes / stages[2] / 1e3));
         long bytes = ((long)f * d + 2L * k * d) * w + 4L * d;
         double gbps = bytes / us / 1e3, peak = gpu.PeakMemoryBandwidth / 1e9;
-        return Json(("suite", "ffn-decode"), ("implementation", "mocgen moc"), ("dtype", m.WeightType), ("tokens", 1), ("hidden", d),
-            ("intermediate", f), ("topk", k), ("median_us", us), ("bytes", bytes), ("gb_per_s", gbps), ("peak_gb_per_s", peak),
-            ("fraction_of_peak", peak > 0 ? gbps / peak : double.NaN));
+        return new[]
+        {
+            Json(("suite", "ffn-decode"), ("implementation", "mocgen moc"), ("dtype", m.WeightType), ("tokens", 1), ("hidden", d),
+                ("intermediate", f), ("topk", k), ("median_us", us), ("bytes", bytes), ("gb_per_s", gbps), ("peak_gb_per_s", peak),
+                ("fraction_of_peak", peak > 0 ? gbps / peak : double.NaN)),
+            stageLine,
+        };
     }
 
     /// <summary>
     /// Forward (gate GEMM, Top-K, sparse up/down) and backward (window starts, per-token gradients, gx by tiles, weight
     /// gradients added into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
     /// </summary>
-    private static string Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
+    private static string[] Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
     {
         int d = m.Hidden, f = m.Intermediate, k = m.TopK, n = tokens;
         long fd = (long)f * d;
@@ -174,10 +174,10 @@ internal static class Bench
             ("backward_token", () => kernels.Launch(m.BackwardToken!, n, token)),
             ("backward_gx", () => kernels.Launch(m.BackwardGx!, n, gx)),
             ("backward_weights", () => kernels.Launch(m.BackwardWeights, n, weights)));
-        _stageLines.Add(Json(("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n),
+        string stageLine = Json(("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n),
             ("gate_gemm_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]), ("backward_windows_us", stages[3]),
             ("backward_token_us", stages[4]), ("backward_gx_us", stages[5]), ("backward_weights_us", stages[6]),
-            ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6)));
+            ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6));
         Forward();
         Backward();
         gpu.Synchronize();
@@ -209,9 +209,13 @@ internal static class Bench
             }
             double us = Median(total);
             double flops = 9.0 * 2 * n * d * f; // the dense block's nine products, as torch_ffn.py counts them
-            return Json(("suite", "ffn-train"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n), ("hidden", d),
-                ("intermediate", f), ("topk", k), ("median_us", us), ("forward_us", Median(forward)), ("backward_us", Median(backward)),
-                ("dense_equivalent_tflops", flops / us / 1e6));
+            return new[]
+            {
+                Json(("suite", "ffn-train"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n), ("hidden", d),
+                    ("intermediate", f), ("topk", k), ("median_us", us), ("forward_us", Median(forward)), ("backward_us", Median(backward)),
+                    ("dense_equivalent_tflops", flops / us / 1e6)),
+                stageLine,
+            };
         }
         finally
         {

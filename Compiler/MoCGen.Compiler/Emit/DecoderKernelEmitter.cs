@@ -79,12 +79,6 @@ public static class DecoderKernelEmitter
             throw new InvalidOperationException($"{s.Name}: the decoder kernels need Heads x HeadDim == Hidden (got {s.QueryDim} and {s.Hidden}).");
         var data = new TemplateData
         {
-            Cuda = cuda,
-            Version = ModelEmitter.Version,
-            Name = s.Name,
-            FullName = FullName(s),
-            Prefix = KernelPrefix(s),
-            Hidden = s.Hidden,
             Heads = s.Heads,
             KvHeads = s.KvHeads,
             HeadDim = s.HeadDim,
@@ -103,7 +97,7 @@ public static class DecoderKernelEmitter
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
             WeightVec = FeedForwardKernelEmitter.WeightVector(s),
         };
-        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }
 
     /// <summary>

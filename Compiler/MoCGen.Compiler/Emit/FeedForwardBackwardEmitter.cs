@@ -49,6 +49,12 @@ public static class FeedForwardBackwardEmitter
         public int WeightThreads { get; set; }
         public int WeightWindow { get; set; }
         public int WeightPerWarp { get; set; }
+        public int WeightCols { get; set; }
+        public int WeightChunk { get; set; }
+        public int WindowThreads { get; set; }
+        public int GxWindow { get; set; }
+        public int GxTokens { get; set; }
+        public int GxCols { get; set; }
         public int GxThreads { get; set; }
         public int GxPerWarp { get; set; }
         public int Tile { get; set; }
@@ -69,7 +75,10 @@ public static class FeedForwardBackwardEmitter
     /// <summary>CUDA name of the gx kernel by tiles (MoC).</summary>
     public static string GxKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_gx";
 
-    /// <summary>Channels of a gx window (FeedForwardBackward.scriban's GX_WINDOW).</summary>
+    /// <summary>Threads of a window-start block (one token).</summary>
+    public const int WindowThreads = 128;
+
+    /// <summary>Channels of a gx window (one mask bit each).</summary>
     public const int GxWindow = 32;
 
     /// <summary>Threads of a gx block (8 warps).</summary>
@@ -144,7 +153,7 @@ public static class FeedForwardBackwardEmitter
         {
             sb.Append("            /// <summary>Window starts per token: the start table Windows writes and Gx reads is [tokens, WindowStarts] ints.</summary>\n");
             sb.Append("            public const int WindowStarts = ").Append(Int(WindowStarts(s))).Append(";\n\n");
-            Kernel(sb, "Windows", WindowsKernel(s), 128, 0,
+            Kernel(sb, "Windows", WindowsKernel(s), WindowThreads, 0,
                 $"index [tokens, {s.TopK}] -> start [tokens, {WindowStarts(s)}] (each token's first slot per window of {GxWindow} channels); one block per token.",
                 "(tokens, 1)");
             Kernel(sb, "Token", TokenKernel(s), TokenThreads, TokenSharedBytes(s.Hidden),
@@ -165,13 +174,7 @@ public static class FeedForwardBackwardEmitter
         var s = plan.Shape;
         var data = new TemplateData
         {
-            Cuda = cuda,
             Dense = IsDense(s),
-            Version = ModelEmitter.Version,
-            Name = s.Name,
-            FullName = s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name,
-            Prefix = FeedForwardKernelEmitter.KernelPrefix(s),
-            Hidden = s.Hidden,
             Intermediate = s.Intermediate,
             TopK = s.TopK,
             TokenThreads = TokenThreads,
@@ -180,10 +183,16 @@ public static class FeedForwardBackwardEmitter
             WeightThreads = WeightThreads,
             WeightWindow = WeightWindow,
             WeightPerWarp = WeightWindow / (WeightThreads / 32),
+            WeightCols = WeightCols,
+            WeightChunk = WeightChunk,
+            WindowThreads = WindowThreads,
+            GxWindow = GxWindow,
+            GxTokens = GxTokens,
+            GxCols = GxCols,
             GxThreads = GxThreads,
             GxPerWarp = GxTokens / (GxThreads / 32),
             Tile = Tile,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardBackward", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardBackward", KernelTemplateData.For(data, s, cuda, FeedForwardKernelEmitter.KernelPrefix(s))));
     }
 }

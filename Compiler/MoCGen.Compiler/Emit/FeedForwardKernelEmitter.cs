@@ -47,8 +47,11 @@ public static class FeedForwardKernelEmitter
         return (intermediate + threads - 1) / threads;
     }
 
-    /// <summary>Top-K histogram bins (the keys' top 12 bits; FeedForward.scriban's SELECT_BINS).</summary>
-    public const int SelectBins = 4096;
+    /// <summary>Top-K histogram: keys are binned by their bits above this one (the top 12).</summary>
+    public const int SelectBinShift = 20;
+
+    /// <summary>Top-K histogram bins.</summary>
+    public const int SelectBins = 1 << (32 - SelectBinShift);
 
     /// <summary>Static shared memory of the Top-K kernel, bytes: the histogram, the boundary bin's list (a key per
     /// thread), four words of bin facts, three counts and two sums per warp, and the search digit.</summary>
@@ -183,7 +186,9 @@ public static class FeedForwardKernelEmitter
         public int TopK { get; set; }
         public int Tile { get; set; }
         public int GemmK { get; set; }
+        public int GemmThreads { get; set; }
         public int GemmLoads { get; set; }
+        public int SelectBinShift { get; set; }
         public int SelectThreads { get; set; }
         public int SelectChunk { get; set; }
         public int FfnThreads { get; set; }
@@ -230,12 +235,6 @@ public static class FeedForwardKernelEmitter
         var tile = DecodeTile(plan);
         var data = new DecodeTemplateData
         {
-            Cuda = cuda,
-            Version = ModelEmitter.Version,
-            Name = s.Name,
-            FullName = FullName(s),
-            Prefix = KernelPrefix(s),
-            Hidden = s.Hidden,
             Intermediate = s.Intermediate,
             TopK = s.TopK,
             DecodeTokens = DecodeTokens,
@@ -254,7 +253,7 @@ public static class FeedForwardKernelEmitter
             StaticBytes = tile.StaticBytes,
             NeedsOptIn = tile.NeedsOptIn,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardDecode", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardDecode", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }
 
     /// <summary>The <c>.Cuda.g.cs</c> source: the CUDA text as a verbatim string plus the launch table.</summary>
@@ -269,18 +268,14 @@ public static class FeedForwardKernelEmitter
         var s = plan.Shape;
         var data = new TemplateData
         {
-            Cuda = cuda,
-            Version = ModelEmitter.Version,
             Namespace = s.Namespace,
-            Name = s.Name,
-            FullName = FullName(s),
-            Prefix = KernelPrefix(s),
-            Hidden = s.Hidden,
             Intermediate = s.Intermediate,
             TopK = s.TopK,
             Tile = Tile,
             GemmK = GemmK,
+            GemmThreads = GemmThreads,
             GemmLoads = Tile * GemmK / GemmThreads,
+            SelectBinShift = SelectBinShift,
             SelectThreads = SelectThreads(s.Intermediate),
             SelectChunk = SelectChunk(s.Intermediate),
             FfnThreads = FfnThreads,
@@ -288,7 +283,7 @@ public static class FeedForwardKernelEmitter
             UpVec = WeightVector(s),
             UpRows = UpRows,
         };
-        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForward", data));
+        return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForward", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }
 
     private static string CudaCarrier(ModelPlan plan, string cudaText, string decodeText)

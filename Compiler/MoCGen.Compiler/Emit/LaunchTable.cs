@@ -49,4 +49,17 @@ public abstract class KernelTemplateData
     public string FullName { get; set; } = "";
     public string Prefix { get; set; } = "";
     public int Hidden { get; set; }
+
+    /// <summary>Sets the fields above for <paramref name="shape"/>, rendered for CUDA or ILGPU, with its kernels named
+    /// after <paramref name="prefix"/>; returns <paramref name="data"/> (whose own fields the caller has set).</summary>
+    public static T For<T>(T data, PlanShape shape, bool cuda, string prefix) where T : KernelTemplateData
+    {
+        data.Cuda = cuda;
+        data.Version = ModelEmitter.Version;
+        data.Name = shape.Name;
+        data.FullName = LaunchTable.FullName(shape);
+        data.Prefix = prefix;
+        data.Hidden = shape.Hidden;
+        return data;
+    }
 }
