@@ -114,8 +114,8 @@ internal static class Bench
     }
 
     /// <summary>
-    /// Forward (gate GEMM, Top-K, sparse up/down) and backward (window starts, per-token gradients, gx by tiles, weight
-    /// gradients added into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
+    /// Forward (gate GEMM, Top-K, window starts, sparse up, sparse down) and backward (gh, gx, weight gradients added
+    /// into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
     /// </summary>
     private static string[] Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
     {
@@ -141,43 +141,44 @@ internal static class Bench
         using var bdwu = gpu.Allocate<float>(fd);
         using var bdwd = gpu.Allocate<float>(fd);
         foreach (var b in new[] { bdwg, bdwu, bdwd }) b.Clear();
+        using var bstart = gpu.Allocate<int>((long)n * m.WindowStarts);
         using var gemm = new KernelArguments().Add(bx).Add(bwg).Add(bg).Add(n);
         using var topk = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
-        using var upDown = new KernelArguments().Add(bx).Add(bwu).Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(by).Add(n);
-        using var bstart = gpu.Allocate<int>((long)n * m.WindowStarts);
         using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n);
-        using var token = new KernelArguments().Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
+        using var up = new KernelArguments().Add(bx).Add(bwu).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bh).Add(n);
+        using var down = new KernelArguments().Add(bwd).Add(bindex).Add(bstart).Add(bh).Add(by).Add(n);
+        using var gh = new KernelArguments().Add(bwd).Add(bgy).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bgg).Add(bgu).Add(bh).Add(n);
         using var gx = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
         using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
+        var kernelsInOrder = new (string Name, Action Launch)[]
+        {
+            ("gate_gemm", () => kernels.Launch(m.GateGemm, n, gemm)),
+            ("topk", () => kernels.Launch(m.TopKSelect, n, topk)),
+            ("windows", () => kernels.Launch(m.Windows, n, windows)),
+            ("up", () => kernels.Launch(m.Up, n, up)),
+            ("down", () => kernels.Launch(m.Down, n, down)),
+            ("backward_gh", () => kernels.Launch(m.BackwardGh, n, gh)),
+            ("backward_gx", () => kernels.Launch(m.BackwardGx, n, gx)),
+            ("backward_weights", () => kernels.Launch(m.BackwardWeights, n, weights)),
+        };
+        const int forwardKernels = 5;
         void Forward()
         {
-            kernels.Launch(m.GateGemm, n, gemm);
-            kernels.Launch(m.TopKSelect, n, topk);
-            kernels.Launch(m.UpDown, n, upDown);
+            foreach (var (_, launch) in kernelsInOrder.Take(forwardKernels)) launch();
         }
         void Backward()
         {
-            kernels.Launch(m.BackwardWindows!, n, windows);
-            kernels.Launch(m.BackwardToken!, n, token);
-            kernels.Launch(m.BackwardGx!, n, gx);
-            kernels.Launch(m.BackwardWeights, n, weights);
+            foreach (var (_, launch) in kernelsInOrder.Skip(forwardKernels)) launch();
         }
 
         // Loops of 3 calls, max(5, repeats / 2) of them, as torch_ffn.py; events between forward and backward split each call.
         const int inner = 3;
         int loops = Math.Max(5, repeats / 2);
-        var stages = Stages(gpu, inner, loops,
-            ("gate_gemm", () => kernels.Launch(m.GateGemm, n, gemm)),
-            ("topk", () => kernels.Launch(m.TopKSelect, n, topk)),
-            ("up_down", () => kernels.Launch(m.UpDown, n, upDown)),
-            ("backward_windows", () => kernels.Launch(m.BackwardWindows!, n, windows)),
-            ("backward_token", () => kernels.Launch(m.BackwardToken!, n, token)),
-            ("backward_gx", () => kernels.Launch(m.BackwardGx!, n, gx)),
-            ("backward_weights", () => kernels.Launch(m.BackwardWeights, n, weights)));
-        string stageLine = Json(("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n),
-            ("gate_gemm_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]), ("backward_windows_us", stages[3]),
-            ("backward_token_us", stages[4]), ("backward_gx_us", stages[5]), ("backward_weights_us", stages[6]),
-            ("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6));
+        var stages = Stages(gpu, inner, loops, kernelsInOrder);
+        var fields = new List<(string, object)> { ("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n) };
+        for (int i = 0; i < kernelsInOrder.Length; i++) fields.Add((kernelsInOrder[i].Name + "_us", stages[i]));
+        fields.Add(("gate_gemm_tflops", 2.0 * n * d * f / stages[0] / 1e6));
+        string stageLine = Json(fields.ToArray());
         Forward();
         Backward();
         gpu.Synchronize();

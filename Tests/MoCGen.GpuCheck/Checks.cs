@@ -24,8 +24,9 @@ internal static class Checks
     public static void RunAll(CudaDevice gpu, Report report)
     {
         foreach (var m in new[] { Ffn200.Ffn, Ffn200Dense.Ffn, Llama7BFfn.Ffn, Llama7BFfnBf16.Ffn })
-            report.Check($"ffn-forward  {Name(m)}, 37 tokens (gate GEMM, Top-K, up/down)",
-                "gate, indices, selected gates exact; up, y " + SumTolerance, () => Forward(gpu, m, 37));
+            foreach (int n in m.Hidden < 1024 ? new[] { 37, 300 } : new[] { 37 }) // 300: several token tiles of up and down
+                report.Check($"ffn-forward  {Name(m)}, {n} tokens (gate GEMM, Top-K, window starts, up, down)",
+                    "gate, indices, selected gates, window starts exact; up, h, y " + SumTolerance, () => Forward(gpu, m, n));
 
         foreach (var (m, tokens) in new[] { (Ffn200.Ffn, new[] { 1, 2, 3, 4 }), (Ffn200Dense.Ffn, new[] { 1, 4 }),
                      (Llama7BFfnBf16.Ffn, new[] { 1, 4 }), (Llama7BFfn.Ffn, new[] { 1 }) })
@@ -34,7 +35,7 @@ internal static class Checks
                     "gate, indices, selected gates exact; y " + SumTolerance + " (2 S against the CPU kernel)", () => Decode(gpu, m, n));
 
         foreach (var m in new[] { Ffn200.Ffn, Ffn200Dense.Ffn, Llama7BFfn.Ffn })
-            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: window starts, gh per token, gx and weights by tiles")})",
+            report.Check($"ffn-backward {Name(m)}, 37 tokens ({(m.Dense ? "dense path: gh, gx, weight GEMMs" : "MoC path: window starts, then gh, gx and weights by tiles")})",
                 "gg, gu, h, gx, dW_g, dW_u, dW_d^T " + SumTolerance, () => Backward(gpu, m, 37));
 
         report.Check("decoder      SmallDecoder argmax and softmax statistics", "argmax exact; max exact, sum of exp 1e-5 relative",
@@ -70,6 +71,8 @@ internal static class Checks
         var index = new int[n * k];
         var gate = new float[n * k];
         var up = new float[n * k];
+        var hidden = new float[n * k];
+        var start = new int[n * m.WindowStarts];
         var y = new float[n * d];
         using (var kernels = new GpuKernels(gpu, m.Model))
         using (var bx = gpu.Upload<float>(x))
@@ -79,20 +82,28 @@ internal static class Checks
         using (var bg = gpu.Allocate<float>(g.Length))
         using (var bindex = gpu.Allocate<int>(index.Length))
         using (var bgate = gpu.Allocate<float>(gate.Length))
+        using (var bstart = gpu.Upload<int>(Enumerable.Repeat(-1, start.Length).ToArray())) // the window kernel must write all of it
         using (var bup = gpu.Allocate<float>(up.Length))
-        using (var by = gpu.Allocate<float>(y.Length))
+        using (var bh = gpu.Allocate<float>(hidden.Length))
+        using (var by = gpu.Upload<float>(Enumerable.Repeat(float.NaN, y.Length).ToArray())) // and the down kernel all of y
         {
             using var a1 = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(n);
             kernels.Launch(m.GateGemm, n, a1);
             using var a2 = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
             kernels.Launch(m.TopKSelect, n, a2);
-            using var a3 = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).AddPointer(bwd.Pointer).Add(bindex).Add(bgate).Add(bup).Add(by).Add(n);
-            kernels.Launch(m.UpDown, n, a3);
+            using var a3 = new KernelArguments().Add(bindex).Add(bstart).Add(n);
+            kernels.Launch(m.Windows, n, a3);
+            using var a4 = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bh).Add(n);
+            kernels.Launch(m.Up, n, a4);
+            using var a5 = new KernelArguments().AddPointer(bwd.Pointer).Add(bindex).Add(bstart).Add(bh).Add(by).Add(n);
+            kernels.Launch(m.Down, n, a5);
             gpu.Synchronize();
             bg.Download(g);
             bindex.Download(index);
             bgate.Download(gate);
+            bstart.Download(start);
             bup.Download(up);
+            bh.Download(hidden);
             by.Download(y);
         }
 
@@ -110,6 +121,14 @@ internal static class Checks
                 var (u, uAbs) = Dot(wu, (long)j * d, x, tok * d, d);
                 t.Near(u, up[tok * k + s], 1e-5 * uAbs + 1e-7, "up", tok * k + s, k);
                 t.Near(u, cpuUp[tok * k + s], 1e-5 * uAbs + 1e-7, "CPU up", tok * k + s, k);
+                double z = gate[tok * k + s], silu = z / (1 + Math.Exp(-z));
+                t.Near(silu * u, hidden[tok * k + s], 1e-5 * Math.Abs(silu) * uAbs + 1e-7, "h", tok * k + s, k);
+            }
+            for (int w = 0; w < m.WindowStarts; w++) // the first slot whose channel is >= 32 w (K past the last window)
+            {
+                int first = 0;
+                while (first < k && index[tok * k + first] < w * 32) first++;
+                t.Near(first, start[tok * m.WindowStarts + w], 0, "window start", tok * m.WindowStarts + w, m.WindowStarts);
             }
             ReferenceY(m, tok, x, wu, wdT, index, gate, tokenY, tokenYAbs);
             for (int c = 0; c < d; c++)
@@ -233,19 +252,19 @@ internal static class Checks
             if (dense)
             {
                 using var gh = new KernelArguments().Add(bwd).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
-                kernels.Launch(m.DenseGh!, n, gh);
+                kernels.Launch(m.BackwardGh, n, gh);
                 using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bgg).Add(bgu).Add(bgx).Add(n);
-                kernels.Launch(m.DenseGx!, n, gxArgs);
+                kernels.Launch(m.BackwardGx, n, gxArgs);
             }
             else
             {
-                using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n);
-                kernels.Launch(m.BackwardWindows!, n, windows);
-                using var token = new KernelArguments().Add(bwd).Add(bindex).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
-                kernels.Launch(m.BackwardToken!, n, token);
+                using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n); // the forward's table
+                kernels.Launch(m.Windows, n, windows);
+                using var gh = new KernelArguments().Add(bwd).Add(bgy).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bgg).Add(bgu).Add(bh).Add(n);
+                kernels.Launch(m.BackwardGh, n, gh);
                 bgx.Upload(Enumerable.Repeat(float.NaN, gx.Length).ToArray()); // the gx kernel must write all of it
                 using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
-                kernels.Launch(m.BackwardGx!, n, gxArgs);
+                kernels.Launch(m.BackwardGx, n, gxArgs);
             }
             using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
             kernels.Launch(m.BackwardWeights, n, weights);

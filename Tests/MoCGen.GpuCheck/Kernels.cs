@@ -19,16 +19,16 @@ internal delegate void CpuBackward(int tokens, ReadOnlySpan<float> x, FeedForwar
 /// <summary>
 /// One model's feed-forward kernels, read from its generated launch tables (<c>Cuda.FeedForwardLaunch</c>,
 /// <c>FeedForwardDecodeLaunch</c>, <c>FeedForwardBackwardLaunch</c>), with the CPU reference of the same sizes.
-/// Backward: MoC runs <see cref="BackwardWindows"/> (into a [tokens, <see cref="WindowStarts"/>] int table),
-/// <see cref="BackwardToken"/>, <see cref="BackwardGx"/>, then <see cref="BackwardWeights"/>; the dense twin runs
-/// <see cref="DenseGh"/>, <see cref="DenseGx"/>, then <see cref="BackwardWeights"/>.
+/// Forward: <see cref="GateGemm"/>, <see cref="TopKSelect"/>, <see cref="Windows"/> (into a [tokens,
+/// <see cref="WindowStarts"/>] int table), <see cref="Up"/>, <see cref="Down"/>. Backward: <see cref="BackwardGh"/>,
+/// <see cref="BackwardGx"/>, <see cref="BackwardWeights"/>: for MoC the sparse kernels (Gh and Gx read the window
+/// starts), for the dense twin tiled GEMMs (which take no indices).
 /// </summary>
 internal sealed record FfnKernels(
-    string Model, int Hidden, int Intermediate, int TopK, bool Bf16,
-    Kernel GateGemm, Kernel TopKSelect, Kernel UpDown,
+    string Model, int Hidden, int Intermediate, int TopK, bool Bf16, int WindowStarts,
+    Kernel GateGemm, Kernel TopKSelect, Kernel Windows, Kernel Up, Kernel Down,
     Kernel DecodeGemv, Kernel DecodeUpDown,
-    Kernel? BackwardWindows, Kernel? BackwardToken, Kernel? BackwardGx, int WindowStarts,
-    Kernel? DenseGh, Kernel? DenseGx, Kernel BackwardWeights,
+    Kernel BackwardGh, Kernel BackwardGx, Kernel BackwardWeights,
     CpuForward Forward, CpuBackward Backward)
 {
     /// <summary>The dense SwiGLU twin (K = d_ff).</summary>
@@ -38,11 +38,11 @@ internal sealed record FfnKernels(
     public string WeightType => Bf16 ? "bf16" : "fp32";
 
     /// <summary>The record for a model whose feed-forward sizes are <typeparamref name="TShape"/>.</summary>
-    public static FfnKernels Create<TShape>(string model, bool bf16, Kernel gateGemm, Kernel topK, Kernel upDown, Kernel decodeGemv,
-        Kernel decodeUpDown, (Kernel Windows, Kernel Token, Kernel Gx, int Starts)? moc, (Kernel Gh, Kernel Gx)? dense, Kernel backwardWeights)
+    public static FfnKernels Create<TShape>(string model, bool bf16, int windowStarts, Kernel gateGemm, Kernel topK, Kernel windows,
+        Kernel up, Kernel down, Kernel decodeGemv, Kernel decodeUpDown, Kernel gh, Kernel gx, Kernel weights)
         where TShape : struct, IFeedForwardShape =>
-        new(model, TShape.Hidden, TShape.Intermediate, TShape.TopK, bf16, gateGemm, topK, upDown, decodeGemv, decodeUpDown,
-            moc?.Windows, moc?.Token, moc?.Gx, moc?.Starts ?? 0, dense?.Gh, dense?.Gx, backwardWeights,
+        new(model, TShape.Hidden, TShape.Intermediate, TShape.TopK, bf16, windowStarts, gateGemm, topK, windows, up, down,
+            decodeGemv, decodeUpDown, gh, gx, weights,
             (n, x, w, y, saved) => MoCFeedForward<TShape, ushort>.Forward(n, x, w, y, saved,
                 new float[MoCFeedForward<TShape, ushort>.GateScratchLength(n)]),
             (n, x, w, saved, gy, gx, grads) => MoCFeedForward<TShape, ushort>.Backward(n, x, w, saved, gy, gx, grads,

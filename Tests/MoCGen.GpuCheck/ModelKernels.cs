@@ -1,39 +1,41 @@
 namespace MoCGen.GpuCheck;
 
-// Each model's feed-forward kernels as the harness launches them, read from its generated launch tables. Kept apart
-// from Models.cs, which stands alone for build/MoCGen.Ptx.targets.
+// Each model's feed-forward kernels as the harness launches them, read from its generated launch tables (the same
+// member names in every model's Cuda class). Kept apart from Models.cs, which stands alone for build/MoCGen.Ptx.targets.
 
 partial class Ffn200
 {
-    /// <summary>The feed-forward kernels (MoC backward path).</summary>
+    /// <summary>The feed-forward kernels (MoC, fp32).</summary>
     internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.DecodeKernels.Model, Cuda.WeightBytes == 2,
+        Cuda.FeedForwardLaunch.WindowStarts,
         new("FeedForward", Cuda.FeedForwardLaunch.GateGemmKernel, Cuda.FeedForwardLaunch.GateGemmBlock, Cuda.FeedForwardLaunch.GateGemmGrid),
         new("FeedForward", Cuda.FeedForwardLaunch.TopKKernel, Cuda.FeedForwardLaunch.TopKBlock, Cuda.FeedForwardLaunch.TopKGrid),
-        new("FeedForward", Cuda.FeedForwardLaunch.UpDownKernel, Cuda.FeedForwardLaunch.UpDownBlock, Cuda.FeedForwardLaunch.UpDownGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.WindowsKernel, Cuda.FeedForwardLaunch.WindowsBlock, Cuda.FeedForwardLaunch.WindowsGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.UpKernel, Cuda.FeedForwardLaunch.UpBlock, Cuda.FeedForwardLaunch.UpGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.DownKernel, Cuda.FeedForwardLaunch.DownBlock, Cuda.FeedForwardLaunch.DownGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
-            Cuda.FeedForwardBackwardLaunch.WindowStarts),
-        null,
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
 partial class Ffn200Dense
 {
-    /// <summary>The feed-forward kernels (dense backward path: three tiled GEMMs).</summary>
+    /// <summary>The feed-forward kernels (dense twin: the backward's Gh and Gx are tiled GEMMs).</summary>
     internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.DecodeKernels.Model, Cuda.WeightBytes == 2,
+        Cuda.FeedForwardLaunch.WindowStarts,
         new("FeedForward", Cuda.FeedForwardLaunch.GateGemmKernel, Cuda.FeedForwardLaunch.GateGemmBlock, Cuda.FeedForwardLaunch.GateGemmGrid),
         new("FeedForward", Cuda.FeedForwardLaunch.TopKKernel, Cuda.FeedForwardLaunch.TopKBlock, Cuda.FeedForwardLaunch.TopKGrid),
-        new("FeedForward", Cuda.FeedForwardLaunch.UpDownKernel, Cuda.FeedForwardLaunch.UpDownBlock, Cuda.FeedForwardLaunch.UpDownGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.WindowsKernel, Cuda.FeedForwardLaunch.WindowsBlock, Cuda.FeedForwardLaunch.WindowsGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.UpKernel, Cuda.FeedForwardLaunch.UpBlock, Cuda.FeedForwardLaunch.UpGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.DownKernel, Cuda.FeedForwardLaunch.DownBlock, Cuda.FeedForwardLaunch.DownGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        null,
-        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid)),
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
@@ -41,35 +43,35 @@ partial class Llama7BFfnBf16
 {
     /// <summary>The feed-forward kernels (forward and decode read bf16 weights; the backward kernels are fp32).</summary>
     internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.DecodeKernels.Model, Cuda.WeightBytes == 2,
+        Cuda.FeedForwardLaunch.WindowStarts,
         new("FeedForward", Cuda.FeedForwardLaunch.GateGemmKernel, Cuda.FeedForwardLaunch.GateGemmBlock, Cuda.FeedForwardLaunch.GateGemmGrid),
         new("FeedForward", Cuda.FeedForwardLaunch.TopKKernel, Cuda.FeedForwardLaunch.TopKBlock, Cuda.FeedForwardLaunch.TopKGrid),
-        new("FeedForward", Cuda.FeedForwardLaunch.UpDownKernel, Cuda.FeedForwardLaunch.UpDownBlock, Cuda.FeedForwardLaunch.UpDownGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.WindowsKernel, Cuda.FeedForwardLaunch.WindowsBlock, Cuda.FeedForwardLaunch.WindowsGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.UpKernel, Cuda.FeedForwardLaunch.UpBlock, Cuda.FeedForwardLaunch.UpGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.DownKernel, Cuda.FeedForwardLaunch.DownBlock, Cuda.FeedForwardLaunch.DownGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
-            Cuda.FeedForwardBackwardLaunch.WindowStarts),
-        null,
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 
 partial class Llama7BFfn
 {
-    /// <summary>The feed-forward kernels (fp32, MoC backward path).</summary>
+    /// <summary>The feed-forward kernels (MoC, fp32).</summary>
     internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.DecodeKernels.Model, Cuda.WeightBytes == 2,
+        Cuda.FeedForwardLaunch.WindowStarts,
         new("FeedForward", Cuda.FeedForwardLaunch.GateGemmKernel, Cuda.FeedForwardLaunch.GateGemmBlock, Cuda.FeedForwardLaunch.GateGemmGrid),
         new("FeedForward", Cuda.FeedForwardLaunch.TopKKernel, Cuda.FeedForwardLaunch.TopKBlock, Cuda.FeedForwardLaunch.TopKGrid),
-        new("FeedForward", Cuda.FeedForwardLaunch.UpDownKernel, Cuda.FeedForwardLaunch.UpDownBlock, Cuda.FeedForwardLaunch.UpDownGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.WindowsKernel, Cuda.FeedForwardLaunch.WindowsBlock, Cuda.FeedForwardLaunch.WindowsGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.UpKernel, Cuda.FeedForwardLaunch.UpBlock, Cuda.FeedForwardLaunch.UpGrid),
+        new("FeedForward", Cuda.FeedForwardLaunch.DownKernel, Cuda.FeedForwardLaunch.DownBlock, Cuda.FeedForwardLaunch.DownGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.GateGemvKernel, Cuda.FeedForwardDecodeLaunch.GateGemvBlock, Cuda.FeedForwardDecodeLaunch.GateGemvGrid),
         new("FeedForwardDecode", Cuda.FeedForwardDecodeLaunch.UpDownKernel, Cuda.FeedForwardDecodeLaunch.UpDownBlock, Cuda.FeedForwardDecodeLaunch.UpDownGrid,
             Cuda.FeedForwardDecodeLaunch.UpDownDynamicSharedBytes, Cuda.FeedForwardDecodeLaunch.UpDownNeedsSharedOptIn),
-        (new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WindowsKernel, Cuda.FeedForwardBackwardLaunch.WindowsBlock, Cuda.FeedForwardBackwardLaunch.WindowsGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.TokenKernel, Cuda.FeedForwardBackwardLaunch.TokenBlock, Cuda.FeedForwardBackwardLaunch.TokenGrid),
-            new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
-            Cuda.FeedForwardBackwardLaunch.WindowStarts),
-        null,
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GhKernel, Cuda.FeedForwardBackwardLaunch.GhBlock, Cuda.FeedForwardBackwardLaunch.GhGrid),
+        new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.GxKernel, Cuda.FeedForwardBackwardLaunch.GxBlock, Cuda.FeedForwardBackwardLaunch.GxGrid),
         new("FeedForwardBackward", Cuda.FeedForwardBackwardLaunch.WeightsKernel, Cuda.FeedForwardBackwardLaunch.WeightsBlock, Cuda.FeedForwardBackwardLaunch.WeightsGrid));
 }
 

@@ -38,7 +38,7 @@ public sealed class FeedForwardBackwardCudaTests
             Assert.Contains("extern \"C\" __global__ void __launch_bounds__", cuda.Substring(0, at));
         }
         Assert.Equal(k == f, cuda.Contains("_bwd_weights_gemm(", StringComparison.Ordinal));
-        Assert.Equal(k != f, cuda.Contains("_bwd_token(", StringComparison.Ordinal));
+        Assert.Equal(k != f, cuda.Contains("_bwd_gh(", StringComparison.Ordinal));
         Assert.DoesNotContain("atomicAdd", cuda);
         Assert.DoesNotContain("Group.", cuda);
         Assert.DoesNotContain("ArrayView", cuda);
@@ -52,10 +52,10 @@ public sealed class FeedForwardBackwardCudaTests
     }
 
     [Fact]
-    public void SharedMemoryFitsTheDefaultBudgetAtLlamaSizes()
+    public void SharedMemoryFitsTheDefaultBudgetAtAnySize()
     {
-        Assert.True(FeedForwardBackwardEmitter.TokenSharedBytes(4096) <= 48 * 1024);
-        Assert.True(FeedForwardBackwardEmitter.TokenSharedBytes(8192) <= 48 * 1024);
+        Assert.True(SparseTiles.SampledSharedBytes <= 48 * 1024);
+        Assert.True(SparseTiles.WindowedSharedBytes(2) <= 48 * 1024);
         Assert.True(FeedForwardBackwardEmitter.WeightsSharedBytes(dense: true) <= 48 * 1024);
         Assert.True(FeedForwardBackwardEmitter.WeightsSharedBytes(dense: false) <= 48 * 1024);
     }
@@ -68,16 +68,19 @@ public sealed class FeedForwardBackwardCudaTests
         Assert.Contains("#include \"\"mocgen_cuda.h\"\"", moc);
         Assert.Contains("public static class FeedForwardBackwardLaunch", moc);
         Assert.Contains("public const bool Dense = false;", moc);
-        Assert.Contains("public const string TokenKernel = \"mocgen_BwdCarrier_ffn_bwd_token\";", moc);
-        Assert.Contains($"public const int TokenBlock = {FeedForwardBackwardEmitter.TokenThreads};", moc);
-        Assert.Contains($"public const int TokenSharedBytes = {FeedForwardBackwardEmitter.TokenSharedBytes(200)};", moc);
-        Assert.Contains("public static (int X, int Y) TokenGrid(int tokens) => (tokens, 1);", moc);
+        Assert.Contains("public const string GhKernel = \"mocgen_BwdCarrier_ffn_bwd_gh\";", moc);
+        Assert.Contains($"public const int GhBlock = {SparseTiles.SampledThreads};", moc);
+        Assert.Contains($"public const int GhSharedBytes = {SparseTiles.SampledSharedBytes};", moc);
+        Assert.Contains("public static (int X, int Y) GhGrid(int tokens) => (9, (tokens + 127) / 128);", moc);
+        Assert.Contains("public const string GxKernel = \"mocgen_BwdCarrier_ffn_bwd_gx\";", moc);
+        Assert.Contains($"public const int GxSharedBytes = {SparseTiles.WindowedSharedBytes(2)};", moc);
+        Assert.Contains("public static (int X, int Y) GxGrid(int tokens) => (4, (tokens + 63) / 64);", moc);
         Assert.Contains("public const string WeightsKernel = \"mocgen_BwdCarrier_ffn_bwd_weights\";", moc);
         Assert.Contains("public static (int X, int Y) WeightsGrid(int tokens) => (4, 9);", moc);
 
         var dense = Carrier("BwdDenseCarrier", 200, 520, 520);
         Assert.Contains("public const bool Dense = true;", dense);
-        Assert.DoesNotContain("TokenKernel", dense);
+        Assert.DoesNotContain("_bwd_gh\"", dense);
         Assert.Contains("public const string GhKernel = \"mocgen_BwdDenseCarrier_ffn_bwd_dense_gh\";", dense);
         Assert.Contains("public static (int X, int Y) GhGrid(int tokens) => (17, (tokens + 31) / 32);", dense);
         Assert.Contains($"public const int GhSharedBytes = {2 * 32 * 33 * 4};", dense);
@@ -118,11 +121,10 @@ public sealed class FeedForwardBackwardCudaTests
         }
     }
 
-    /// <summary>The kernels in launch order: MoC per token and per channel; the dense twin's three GEMMs.</summary>
+    /// <summary>The kernels in launch order: MoC's sampled gh, windowed gx and weight kernel; the dense twin's three GEMMs.</summary>
     private static string[] Kernels(MoCGen.Compiler.Planning.PlanShape shape) => FeedForwardBackwardEmitter.IsDense(shape)
         ? new[] { FeedForwardBackwardEmitter.DenseGhKernel(shape), FeedForwardBackwardEmitter.DenseGxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) }
-        : new[] { FeedForwardBackwardEmitter.WindowsKernel(shape), FeedForwardBackwardEmitter.TokenKernel(shape),
-            FeedForwardBackwardEmitter.GxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) };
+        : new[] { FeedForwardBackwardEmitter.GhKernel(shape), FeedForwardBackwardEmitter.GxKernel(shape), FeedForwardBackwardEmitter.WeightsKernel(shape) };
 
     /// <summary>The source constant and launch table inside a stand-in <c>Cuda</c> class, checked to compile as C#.</summary>
     private static string Carrier(string name, int d, int f, int k)

@@ -27,7 +27,7 @@ public sealed class FeedForwardCudaTests
         Assert.Contains($"static constexpr int TOPK = {k};", cuda);
         Assert.Contains($"static constexpr int TILE = {FeedForwardKernelEmitter.Tile};", cuda);
         var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
-        foreach (var kernel in new[] { "_gate_gemm(", "_topk(", "_up_down(" })
+        foreach (var kernel in new[] { "_gate_gemm(", "_topk(", "_windows(", "_up(", "_down(" })
             Assert.Contains("extern \"C\" __global__ void __launch_bounds__", cuda.Substring(0, cuda.IndexOf(prefix + kernel, StringComparison.Ordinal)));
         Assert.DoesNotContain("Group.", cuda);
         Assert.DoesNotContain("ArrayView", cuda);
@@ -50,7 +50,13 @@ public sealed class FeedForwardCudaTests
         Assert.Contains("public const string GateGemmKernel = \"mocgen_Carrier_ffn_gate_gemm\";", carrier.Text);
         Assert.Contains("public const int GateGemmBlock = 256;", carrier.Text);
         Assert.Contains("public static (int X, int Y) GateGemmGrid(int tokens) => (5, (tokens + 127) / 128);", carrier.Text);
-        Assert.Contains($"public const int UpDownSharedBytes = {(200 + 2 * 65 + 4 * 8 * 33) * 4};", carrier.Text);
+        Assert.Contains("public const int WindowStarts = 18;", carrier.Text); // ceil(520 / 32) + 1
+        Assert.Contains("public const string UpKernel = \"mocgen_Carrier_ffn_up\";", carrier.Text);
+        Assert.Contains($"public const int UpSharedBytes = {SparseTiles.SampledSharedBytes};", carrier.Text);
+        Assert.Contains("public static (int X, int Y) UpGrid(int tokens) => (9, (tokens + 127) / 128);", carrier.Text);
+        Assert.Contains("public const string DownKernel = \"mocgen_Carrier_ffn_down\";", carrier.Text);
+        Assert.Contains($"public const int DownSharedBytes = {SparseTiles.WindowedSharedBytes(1)};", carrier.Text);
+        Assert.Contains("public static (int X, int Y) DownGrid(int tokens) => (4, (tokens + 63) / 64);", carrier.Text);
         Assert.Contains("public const string WeightStorage = \"fp32\";", carrier.Text);
         Assert.Contains("public const int WeightBytes = 4;", carrier.Text);
         Assert.DoesNotContain("mocgen_bf16", carrier.Text);
@@ -68,9 +74,10 @@ public sealed class FeedForwardCudaTests
         {
             Assert.Contains("#include \"mocgen_bf16.h\"", cuda);
             Assert.Contains("const mocgen_bf16* __restrict__ wg", cuda);
-            Assert.Contains("mocgen_load_bf16x8(", cuda); // d = 200: 16-byte loads
+            Assert.Contains("mocgen_bf16_to_float(", cuda);
             Assert.DoesNotContain("const float* __restrict__ wu", cuda);
         }
+        Assert.Contains("mocgen_load_bf16x8(", FeedForwardKernelEmitter.RenderDecodeCuda(plan)); // decode, d = 200: 16-byte loads
         // The forward and decode kernels (the backward and decoder kernels, nested after them, store fp32 for now).
         var whole = FeedForwardKernelEmitter.RenderIlgpu(plan);
         var ilgpu = whole.Substring(0, whole.IndexOf("public static class Backward", StringComparison.Ordinal));
@@ -106,8 +113,9 @@ public sealed class FeedForwardCudaTests
             var plan = KernelBuild.Plan($"Ptx{d}x{f}x{k}{weights}", d, f, k, heads: d % 4 == 0 ? 2 : 1, weights: weights);
             var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderCuda(plan), includeDir, $"d={d} d_ff={f} K={k} {weights} ({tag} header)");
             var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
-            foreach (var kernel in new[] { "_gate_gemm", "_topk", "_up_down" })
-                Assert.Contains(".entry " + prefix + kernel, text);
+            foreach (var kernel in new[] { "_gate_gemm", "_topk", "_windows", "_up", "_down" })
+                Assert.Contains(".entry " + prefix + kernel + "(", text);
+            Assert.DoesNotContain(".local", text); // the unrolled per-thread slots and sums stay in registers
             Assert.DoesNotContain("__nv_", text); // no libdevice call left: the driver can JIT-load the PTX as it is
         }
     }

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime;
@@ -29,7 +30,7 @@ public struct Shape32x64x8 : IFeedForwardShape { public static int Hidden => 32;
 /// </summary>
 public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
 {
-    private const int Tokens = 37; // one full 32-token GEMM tile and a partial one
+    private const int Tokens = 37; // part of a tile of every kernel
 
     [Fact] public void Forward_d200_dff520_K65() => Run<Shape200x520x65>("Ffn200x520x65");
     [Fact] public void Forward_d200_dff520_K1() => Run<Shape200x520x1>("Ffn200x520x1");
@@ -38,9 +39,12 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
     [Fact] public void Forward_d200_dff520_K65_Bf16() => Run<Shape200x520x65>("Ffn200x520x65", bf16: true);
     [Fact] public void Forward_d32_dff64_K8_Bf16() => Run<Shape32x64x8>("Ffn32x64x8", bf16: true);
 
-    private void Run<TShape>(string name, bool bf16 = false) where TShape : struct, IFeedForwardShape
+    /// <summary>More tokens than one 128-token gate GEMM and up tile, and two 64-token down tiles.</summary>
+    [Fact] public void Forward_d32_dff64_K8_150Tokens() => Run<Shape32x64x8>("Ffn32x64x8", tokens: 150);
+
+    private void Run<TShape>(string name, bool bf16 = false, int tokens = Tokens) where TShape : struct, IFeedForwardShape
     {
-        int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = Tokens;
+        int d = TShape.Hidden, f = TShape.Intermediate, k = TShape.TopK, n = tokens;
         var kernels = KernelBuild.IlgpuKernels(KernelBuild.Plan(name, d, f, k,
             weights: bf16 ? StoredPrecision.BFloat16 : StoredPrecision.Float32));
         Assert.Equal(d, (int)kernels.GetField("HIDDEN")!.GetRawConstantValue()!);
@@ -66,6 +70,9 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
         var gate = new float[n * k];
         var up = new float[n * k];
         var y = new float[n * d];
+        var hidden = new float[n * k];
+        int starts = Const(kernels, "STARTS"), window = Const(kernels, "WINDOW");
+        var start = new int[n * starts];
         if (bf16)
         {
             // The kernels read the bf16 bits; everything else reads the same values widened (x and W_g, multiples of 1/16, are exact in bf16).
@@ -84,7 +91,9 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
             int tile = Const(kernels, "TILE");
             var gemm = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, int>>(kernels, "GateGemm"));
             var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(kernels, "TopKSelect"));
-            var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<TW>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDown"));
+            var windows = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<int>, ArrayView<int>, int>>(kernels, "WindowStarts"));
+            var upKernel = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "Up"));
+            var down = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<TW>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "Down"));
             using var bx = accelerator.Allocate1D(x);
             using var bwg = accelerator.Allocate1D(wgStored);
             using var bwu = accelerator.Allocate1D(wuStored);
@@ -94,6 +103,10 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
             using var bgate = accelerator.Allocate1D<float>(gate.Length);
             using var bup = accelerator.Allocate1D<float>(up.Length);
             using var by = accelerator.Allocate1D<float>(y.Length);
+            using var bh = accelerator.Allocate1D<float>(hidden.Length);
+            using var bstart = accelerator.Allocate1D<int>(start.Length);
+            bstart.CopyFromCPU(Enumerable.Repeat(-1, start.Length).ToArray()); // the window kernel must write all of it
+            by.CopyFromCPU(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // and the down kernel all of y
             var clock = System.Diagnostics.Stopwatch.StartNew();
             gemm(new KernelConfig(new Index2D((f + tile - 1) / tile, (n + tile - 1) / tile), new Index2D(Const(kernels, "GEMM_THREADS"), 1)),
                 bx.View, bwg.View, bg.View, n);
@@ -104,15 +117,22 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
             accelerator.Synchronize();
             output.WriteLine($"Top-K {clock.Elapsed.TotalMilliseconds:F0} ms");
             clock.Restart();
-            upDown(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "FFN_THREADS"))),
-                bx.View, bwu.View, bwd.View, bindex.View, bgate.View, bup.View, by.View, n);
+            windows(new KernelConfig(new Index1D(n), new Index1D(Const(kernels, "WINDOW_THREADS"))), bindex.View, bstart.View, n);
+            int span = Const(kernels, "SP_CHANNELS"), spTokens = Const(kernels, "SP_TOKENS");
+            upKernel(new KernelConfig(new Index2D((f + span - 1) / span, (n + spTokens - 1) / spTokens), new Index2D(Const(kernels, "SP_THREADS"), 1)),
+                bx.View, bwu.View, bindex.View, bstart.View, bgate.View, bup.View, bh.View, n);
+            int cols = Const(kernels, "WP_COLS"), wpTokens = Const(kernels, "WP_TOKENS");
+            down(new KernelConfig(new Index2D((d + cols - 1) / cols, (n + wpTokens - 1) / wpTokens), new Index2D(Const(kernels, "WP_THREADS"), 1)),
+                bwd.View, bindex.View, bstart.View, bh.View, by.View, n);
             accelerator.Synchronize();
-            output.WriteLine($"up/down {clock.Elapsed.TotalMilliseconds:F0} ms");
+            output.WriteLine($"window starts, up and down {clock.Elapsed.TotalMilliseconds:F0} ms");
             bg.CopyToCPU(g);
             bindex.CopyToCPU(index);
             bgate.CopyToCPU(gate);
             bup.CopyToCPU(up);
             by.CopyToCPU(y);
+            bh.CopyToCPU(hidden);
+            bstart.CopyToCPU(start);
         }
 
         // ---- Gate: exact ----
@@ -145,6 +165,12 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
             }
             if (t == 3)
                 for (int s = 0; s < k; s++) Assert.Equal(s, index[t * k + s]); // all tie: the K lowest indices
+            for (int w = 0; w < starts; w++) // the first slot whose channel is >= w WINDOW (K past the last window)
+            {
+                int first = 0;
+                while (first < k && index[t * k + first] < w * window) first++;
+                Assert.True(start[t * starts + w] == first, $"token {t} window {w}: start {start[t * starts + w]}, expected {first}");
+            }
 
             // Scalar double reference on the selected channels, and the CPU kernel's y, with the same tolerance.
             var h = new double[k];
@@ -163,6 +189,7 @@ public sealed class FeedForwardIlgpuTests(ITestOutputHelper output)
                 double z = gate[t * k + s];
                 h[s] = z / (1 + Math.Exp(-z)) * u;
                 hScale[s] = Math.Abs(z / (1 + Math.Exp(-z))) * uAbs;
+                Near(h[s], hidden[t * k + s], hScale[s], $"hidden[{t},{s}]");
             }
             for (int c = 0; c < d; c++)
             {

@@ -7,21 +7,13 @@ namespace MoCGen.Compiler.Emit;
 /// <summary>
 /// Renders the MoC feed-forward backward kernels from Templates/FeedForwardBackward.scriban: as CUDA C (for
 /// <c>&lt;Model&gt;.Cuda.g.cs</c>, with <see cref="AppendLaunchTable"/>) and as the ILGPU C# class <c>Backward</c>
-/// nested in the model's <c>Ilgpu</c> class. Launch order for MoC: window starts, the per-token kernel (sparse gh, gg,
-/// gu, h), gx by tiles, then the weight-gradient kernel (by windows of channels and tiles of columns). The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
+/// nested in the model's <c>Ilgpu</c> class. Launch order for MoC: gh (a sampled product, with gg, gu, h), gx (a
+/// windowed product), then the weight-gradient kernel (by windows of channels and tiles of columns); the first two read
+/// the forward's window-start table. The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
 /// gh (with the gg, gu, h epilogue), gx, and the weight gradients. No kernel adds atomically: deterministic.
 /// </summary>
 public static class FeedForwardBackwardEmitter
 {
-    /// <summary>Threads of a per-token block.</summary>
-    public const int TokenThreads = 128;
-
-    /// <summary>Threads per W_d^T row dot product in the per-token kernel (8 floats a step: one 32-byte sector).</summary>
-    public const int Lanes = 8;
-
-    /// <summary>Selected slots the per-token kernel stages in shared memory at a time.</summary>
-    public const int SlotTile = 256;
-
     /// <summary>Threads of a weight-gradient block: 8 warps (also the tokens whose slots it looks up at a time).</summary>
     public const int WeightThreads = 256;
 
@@ -43,20 +35,11 @@ public static class FeedForwardBackwardEmitter
         public bool Dense { get; set; }
         public int Intermediate { get; set; }
         public int TopK { get; set; }
-        public int TokenThreads { get; set; }
-        public int Lanes { get; set; }
-        public int SlotTile { get; set; }
         public int WeightThreads { get; set; }
         public int WeightWindow { get; set; }
         public int WeightPerWarp { get; set; }
         public int WeightCols { get; set; }
         public int WeightChunk { get; set; }
-        public int WindowThreads { get; set; }
-        public int GxWindow { get; set; }
-        public int GxTokens { get; set; }
-        public int GxCols { get; set; }
-        public int GxThreads { get; set; }
-        public int GxPerWarp { get; set; }
         public int Tile { get; set; }
     }
 
@@ -69,32 +52,11 @@ public static class FeedForwardBackwardEmitter
     /// <summary>The ILGPU C# text of the backward kernels: <c>public static class Backward { ... }</c>, for the model's <c>Ilgpu</c> class.</summary>
     public static string RenderIlgpu(ModelPlan plan) => Render(plan, cuda: false);
 
-    /// <summary>CUDA name of the window-start kernel (MoC).</summary>
-    public static string WindowsKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_windows";
+    /// <summary>CUDA name of the gh kernel (MoC: a sampled product with the gg, gu, h epilogue).</summary>
+    public static string GhKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_gh";
 
-    /// <summary>CUDA name of the gx kernel by tiles (MoC).</summary>
+    /// <summary>CUDA name of the gx kernel (MoC: a windowed product).</summary>
     public static string GxKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_gx";
-
-    /// <summary>Threads of a window-start block (one token).</summary>
-    public const int WindowThreads = 128;
-
-    /// <summary>Channels of a gx window (one mask bit each).</summary>
-    public const int GxWindow = 32;
-
-    /// <summary>Threads of a gx block (8 warps).</summary>
-    public const int GxThreads = 256;
-
-    /// <summary>Tokens and columns of a gx block (GX_TOKENS, GX_COLS).</summary>
-    public const int GxTokens = 64, GxCols = 64;
-
-    /// <summary>Static shared memory of the gx kernel, bytes: per-token slot facts and masks, gg and gu of the window, its W_g and W_u rows.</summary>
-    public const int GxSharedBytes = (4 * GxTokens + 1 + GxTokens + 2 * GxTokens * GxWindow + 2 * GxWindow * GxCols) * 4;
-
-    /// <summary>Window starts per token (the start table is [tokens, WindowStarts] ints).</summary>
-    public static int WindowStarts(PlanShape shape) => (shape.Intermediate + GxWindow - 1) / GxWindow + 1;
-
-    /// <summary>CUDA name of the per-token kernel (MoC).</summary>
-    public static string TokenKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_token";
 
     /// <summary>CUDA name of the dense twin's gh GEMM (with the gg, gu, h epilogue).</summary>
     public static string DenseGhKernel(PlanShape shape) => FeedForwardKernelEmitter.KernelPrefix(shape) + "_bwd_dense_gh";
@@ -105,9 +67,6 @@ public static class FeedForwardBackwardEmitter
     /// <summary>CUDA name of the weight-gradient kernel: by channel windows, or the tiled GEMM for the dense twin.</summary>
     public static string WeightsKernel(PlanShape shape) =>
         FeedForwardKernelEmitter.KernelPrefix(shape) + (IsDense(shape) ? "_bwd_weights_gemm" : "_bwd_weights");
-
-    /// <summary>Static shared memory of the per-token kernel, bytes.</summary>
-    public static int TokenSharedBytes(int hidden) => (hidden + SlotTile * Lanes + SlotTile) * 4;
 
     /// <summary>Static shared memory of the dense twin's gh GEMM (two tiles) and gx GEMM (four tiles), bytes.</summary>
     public static int DenseSharedBytes(int tiles) => tiles * Tile * (Tile + 1) * 4;
@@ -133,7 +92,7 @@ public static class FeedForwardBackwardEmitter
         sb.Append("        /// gradients are accumulated (dW += ...). gradGate, gradUp, hidden [tokens, ").Append(k).Append("] carry gg, gu, h between the kernels.\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static class FeedForwardBackwardLaunch\n        {\n");
-        sb.Append("            /// <summary>True for the dense twin: Gh, Gx, Weights (tiled GEMMs); false for MoC: Windows, Token, Gx, Weights.</summary>\n");
+        sb.Append("            /// <summary>True for the dense twin: Gh, Gx, Weights (tiled GEMMs); false for MoC: Gh, Gx, Weights (sparse; Gh and Gx read the forward's window starts).</summary>\n");
         sb.Append("            public const bool Dense = ").Append(dense ? "true" : "false").Append(";\n\n");
         int tokenTiles = Tile - 1;
         int gemmThreads = Tile / 2 * (Tile / 2);
@@ -151,17 +110,12 @@ public static class FeedForwardBackwardEmitter
         }
         else
         {
-            sb.Append("            /// <summary>Window starts per token: the start table Windows writes and Gx reads is [tokens, WindowStarts] ints.</summary>\n");
-            sb.Append("            public const int WindowStarts = ").Append(Int(WindowStarts(s))).Append(";\n\n");
-            Kernel(sb, "Windows", WindowsKernel(s), WindowThreads, 0,
-                $"index [tokens, {s.TopK}] -> start [tokens, {WindowStarts(s)}] (each token's first slot per window of {GxWindow} channels); one block per token.",
-                "(tokens, 1)");
-            Kernel(sb, "Token", TokenKernel(s), TokenThreads, TokenSharedBytes(s.Hidden),
-                $"W_d^T [{s.Intermediate}, {s.Hidden}], index, gate, up [tokens, {s.TopK}], gy [tokens, {s.Hidden}] -> gradGate, gradUp, hidden [tokens, {s.TopK}]; one block per token.",
-                "(tokens, 1)");
-            Kernel(sb, "Gx", GxKernel(s), GxThreads, GxSharedBytes,
-                $"W_g, W_u [{s.Intermediate}, {s.Hidden}], index, start, gradGate, gradUp [tokens, {s.TopK}] -> gx [tokens, {s.Hidden}] (overwritten); a block per {GxTokens} tokens and {GxCols} columns, grid (ceil(d / {GxCols}), ceil(tokens / {GxTokens})).",
-                $"({Int((s.Hidden + GxCols - 1) / GxCols)}, (tokens + {Int(GxTokens - 1)}) / {Int(GxTokens)})");
+            Kernel(sb, "Gh", GhKernel(s), SparseTiles.SampledThreads, SparseTiles.SampledSharedBytes,
+                $"W_d^T [{s.Intermediate}, {s.Hidden}], gy [tokens, {s.Hidden}], index, start (the forward's window starts), gate, up [tokens, {s.TopK}] -> gradGate, gradUp, hidden [tokens, {s.TopK}]; a block per {SparseTiles.SampledTokens} tokens and {SparseTiles.SampledSpan * SparseTiles.Window} channels.",
+                SparseTiles.SampledGrid(s));
+            Kernel(sb, "Gx", GxKernel(s), SparseTiles.WindowedThreads, SparseTiles.WindowedSharedBytes(2),
+                $"W_g, W_u [{s.Intermediate}, {s.Hidden}], index, start, gradGate, gradUp [tokens, {s.TopK}] -> gx [tokens, {s.Hidden}] (overwritten); a block per {SparseTiles.WindowedTokens} tokens and {SparseTiles.WindowedCols} columns.",
+                SparseTiles.WindowedGrid(s));
             Kernel(sb, "Weights", WeightsKernel(s), WeightThreads, WeightsSharedBytes(false),
                 $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); a block per {WeightWindow} channels and {WeightCols} columns, grid (ceil(d / {WeightCols}), ceil(d_ff / {WeightWindow})).",
                 $"({Int((s.Hidden + WeightCols - 1) / WeightCols)}, {Int((s.Intermediate + WeightWindow - 1) / WeightWindow)})");
@@ -177,20 +131,11 @@ public static class FeedForwardBackwardEmitter
             Dense = IsDense(s),
             Intermediate = s.Intermediate,
             TopK = s.TopK,
-            TokenThreads = TokenThreads,
-            Lanes = Lanes,
-            SlotTile = SlotTile,
             WeightThreads = WeightThreads,
             WeightWindow = WeightWindow,
             WeightPerWarp = WeightWindow / (WeightThreads / 32),
             WeightCols = WeightCols,
             WeightChunk = WeightChunk,
-            WindowThreads = WindowThreads,
-            GxWindow = GxWindow,
-            GxTokens = GxTokens,
-            GxCols = GxCols,
-            GxThreads = GxThreads,
-            GxPerWarp = GxTokens / (GxThreads / 32),
             Tile = Tile,
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForwardBackward", KernelTemplateData.For(data, s, cuda, FeedForwardKernelEmitter.KernelPrefix(s))));

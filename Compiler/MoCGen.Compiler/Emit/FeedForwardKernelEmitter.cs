@@ -7,7 +7,7 @@ using MoCGen.Compiler.Spec;
 namespace MoCGen.Compiler.Emit;
 
 /// <summary>
-/// Renders the MoC feed-forward forward kernels (gate GEMM, Top-K, sparse up/SiLU/down) from
+/// Renders the MoC feed-forward forward kernels (gate GEMM, Top-K, window starts, sparse up/SiLU, sparse down) from
 /// Templates/FeedForward.scriban: once as CUDA C (carried in <c>&lt;Model&gt;.Cuda.g.cs</c> as a string with its
 /// launch table) and once as ILGPU C# (<c>&lt;Model&gt;.Ilgpu.g.cs</c>, only for consumers that reference ILGPU).
 /// </summary>
@@ -61,14 +61,11 @@ public static class FeedForwardKernelEmitter
         return (SelectBins + threads + 4 + 5 * (threads / 32) + 1) * 4;
     }
 
-    /// <summary>Threads of a sparse up/down block.</summary>
-    public const int FfnThreads = 128;
-
     /// <summary>Whether the plan stores W_g, W_u and W_d^T as bf16 (the kernels widen them to fp32 and accumulate in fp32).</summary>
     public static bool Bf16(PlanShape shape) => shape.Weights == StoredPrecision.BFloat16;
 
     /// <summary>
-    /// Contiguous weights one lane reads at once in the sparse up product and the decode gate GEMV (one wide load in
+    /// Contiguous weights one lane reads at once in the decode gate GEMV and up product (one wide load in
     /// CUDA): for bf16 the largest of 8, 4, 2 dividing d (16, 8 or 4 bytes); fp32 loads one (a warp already reads
     /// 128 bytes at a time). Every weight tensor starts at a multiple of d elements, so the loads stay aligned.
     /// </summary>
@@ -78,16 +75,6 @@ public static class FeedForwardKernelEmitter
         if (!Bf16(shape)) return 1;
         return d % 8 == 0 ? 8 : d % 4 == 0 ? 4 : d % 2 == 0 ? 2 : 1;
     }
-
-    /// <summary>Sparse up product: selected rows one warp reads per pass (their loads in flight together).</summary>
-    public const int UpRows = 8;
-
-    /// <summary>Padded row of the lane partial sums the up products reduce in shared memory (32 lanes + 1).</summary>
-    public const int ReduceStride = 33;
-
-    /// <summary>Static shared memory of the forward up/down kernel, bytes: x's row, h, the rows, the partial sums.</summary>
-    public static int UpDownSharedBytes(PlanShape shape) =>
-        (shape.Hidden + 2 * shape.TopK + FfnThreads / 32 * UpRows * ReduceStride) * 4;
 
     /// <summary>How the weights are stored, in words (kernel headers and the launch table).</summary>
     public static string StorageText(PlanShape shape) => Bf16(shape)
@@ -191,10 +178,8 @@ public static class FeedForwardKernelEmitter
         public int SelectBinShift { get; set; }
         public int SelectThreads { get; set; }
         public int SelectChunk { get; set; }
-        public int FfnThreads { get; set; }
+        public int WindowThreads { get; set; }
         public bool Bf16 { get; set; }
-        public int UpVec { get; set; }
-        public int UpRows { get; set; }
     }
 
     /// <summary>Hint name of the CUDA carrier source.</summary>
@@ -202,6 +187,9 @@ public static class FeedForwardKernelEmitter
 
     /// <summary>Hint name of the ILGPU kernels source.</summary>
     public static string IlgpuHintName(PlanShape shape) => FullName(shape) + ".Ilgpu.g.cs";
+
+    /// <summary>CUDA name of the window-start kernel (its table is read by the forward and backward sparse products).</summary>
+    public static string WindowsKernel(PlanShape shape) => KernelPrefix(shape) + "_windows";
 
     /// <summary>CUDA kernel-name prefix: <c>mocgen_&lt;Model&gt;_ffn</c>.</summary>
     public static string KernelPrefix(PlanShape shape) => "mocgen_" + shape.Name + "_ffn";
@@ -278,10 +266,8 @@ public static class FeedForwardKernelEmitter
             SelectBinShift = SelectBinShift,
             SelectThreads = SelectThreads(s.Intermediate),
             SelectChunk = SelectChunk(s.Intermediate),
-            FfnThreads = FfnThreads,
+            WindowThreads = SparseTiles.WindowThreads,
             Bf16 = Bf16(s),
-            UpVec = WeightVector(s),
-            UpRows = UpRows,
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("FeedForward", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }
@@ -307,7 +293,7 @@ public static class FeedForwardKernelEmitter
         sb.Append("        public const string WeightStorage = \"").Append(Bf16(s) ? "bf16" : "fp32").Append("\";\n\n");
         sb.Append("        /// <summary>Bytes of one stored weight element (W_g, W_u, W_d^T).</summary>\n");
         sb.Append("        public const int WeightBytes = ").Append(Int(s.WeightBytes)).Append(";\n\n");
-        sb.Append("        /// <summary>The MoC feed-forward forward kernels: gate GEMM, Top-K, sparse up/SiLU/down (").Append(Xml(StorageText(s))).Append(").</summary>\n");
+        sb.Append("        /// <summary>The MoC feed-forward forward kernels: gate GEMM, Top-K, window starts, sparse up/SiLU, sparse down (").Append(Xml(StorageText(s))).Append(").</summary>\n");
         sb.Append("        public const string FeedForwardSource = @\"").Append(cudaText.Replace("\"", "\"\"")).Append("\";\n\n");
         sb.Append("        /// <summary>Launch table of <see cref=\"FeedForwardSource\"/>: kernels in launch order, one grid row per launch.</summary>\n");
         sb.Append("        public static class FeedForwardLaunch\n        {\n");
@@ -319,9 +305,17 @@ public static class FeedForwardKernelEmitter
         Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
             $"g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}]; one block per token.",
             "(tokens, 1)");
-        Kernel(sb, "UpDown", prefix + "_up_down", FfnThreads, UpDownSharedBytes(s),
-            $"x, W_u {wt} [{s.Intermediate}, {s.Hidden}], W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, gate -> up [tokens, {s.TopK}], y [tokens, {s.Hidden}]; one block per token.",
+        sb.Append("            /// <summary>Window starts per token: the start table Windows writes (and Up, Down and the backward's Gh and Gx read) is [tokens, WindowStarts] ints.</summary>\n");
+        sb.Append("            public const int WindowStarts = ").Append(Int(SparseTiles.WindowStarts(s))).Append(";\n\n");
+        Kernel(sb, "Windows", WindowsKernel(s), SparseTiles.WindowThreads, 0,
+            $"index [tokens, {s.TopK}] -> start [tokens, {SparseTiles.WindowStarts(s)}] (each token's first slot per window of {SparseTiles.Window} channels); one block per token.",
             "(tokens, 1)");
+        Kernel(sb, "Up", prefix + "_up", SparseTiles.SampledThreads, SparseTiles.SampledSharedBytes,
+            $"x [tokens, {s.Hidden}], W_u {wt} [{s.Intermediate}, {s.Hidden}], index, start, gate -> up, hidden [tokens, {s.TopK}] (u of every kept slot and h = SiLU(gate) u); a block per {SparseTiles.SampledTokens} tokens and {SparseTiles.SampledSpan * SparseTiles.Window} channels.",
+            SparseTiles.SampledGrid(s));
+        Kernel(sb, "Down", prefix + "_down", SparseTiles.WindowedThreads, SparseTiles.WindowedSharedBytes(1),
+            $"W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, start, hidden [tokens, {s.TopK}] -> y [tokens, {s.Hidden}] (overwritten); a block per {SparseTiles.WindowedTokens} tokens and {SparseTiles.WindowedCols} columns.",
+            SparseTiles.WindowedGrid(s));
         sb.Append("        }\n\n");
 
         var tile = DecodeTile(plan);

@@ -13,13 +13,11 @@ public static class KernelLimits
     /// <summary>Static shared memory a block may declare, bytes.</summary>
     public const int StaticSharedLimit = 48 * 1024;
 
-    /// <summary>The kernels whose static shared memory grows with the model's sizes: symbol, bytes, what it grows with.</summary>
+    /// <summary>The kernels whose static shared memory grows with the model's sizes: symbol, bytes, what it grows with.
+    /// (The feed-forward kernels stage fixed tiles; the decode up/down tile is dynamic and planned for the target.)</summary>
     public static IEnumerable<(string Kernel, int Bytes, string GrowsWith)> SizedKernels(ModelPlan plan)
     {
         var s = plan.Shape;
-        yield return (FeedForwardKernelEmitter.KernelPrefix(s) + "_up_down", FeedForwardKernelEmitter.UpDownSharedBytes(s), "Hidden and TopK");
-        if (s.TopK != s.Intermediate)
-            yield return (FeedForwardBackwardEmitter.TokenKernel(s), FeedForwardBackwardEmitter.TokenSharedBytes(s.Hidden), "Hidden");
         yield return (DecoderKernelEmitter.KernelPrefix(s) + "_attention",
             (2 * s.HeadDim + DecoderKernelEmitter.AttnChunk + DecoderKernelEmitter.AttnThreads) * 4, "Hidden / Heads");
     }

@@ -40,7 +40,8 @@ internal static class LaunchTable
     public static string FullName(PlanShape s) => s.Namespace.Length == 0 ? s.Name : s.Namespace + "." + s.Name;
 }
 
-/// <summary>What every kernel template reads: the target, the MoCGen version, the model's names, its kernel-name prefix and d.</summary>
+/// <summary>What every kernel template reads: the target, the MoCGen version, the model's names, its kernel-name prefix, d,
+/// and the tiles of the sparse products.</summary>
 public abstract class KernelTemplateData
 {
     public bool Cuda { get; set; }
@@ -49,6 +50,18 @@ public abstract class KernelTemplateData
     public string FullName { get; set; } = "";
     public string Prefix { get; set; } = "";
     public int Hidden { get; set; }
+
+    // The sparse products' tiles (Templates/Sparse.scriban, SparseTiles).
+    public int WindowWidth { get; } = SparseTiles.Window;
+    public int SampledThreads { get; } = SparseTiles.SampledThreads;
+    public int SampledTokens { get; } = SparseTiles.SampledTokens;
+    public int SampledSpan { get; } = SparseTiles.SampledSpan;
+    public int SampledDepth { get; } = SparseTiles.SampledDepth;
+    public int SampledPerThread { get; } = SparseTiles.SampledPerThread;
+    public int WindowedThreads { get; } = SparseTiles.WindowedThreads;
+    public int WindowedTokens { get; } = SparseTiles.WindowedTokens;
+    public int WindowedCols { get; } = SparseTiles.WindowedCols;
+    public int WindowedPerWarp { get; } = SparseTiles.WindowedTokens / (SparseTiles.WindowedThreads / 32);
 
     /// <summary>Sets the fields above for <paramref name="shape"/>, rendered for CUDA or ILGPU, with its kernels named
     /// after <paramref name="prefix"/>; returns <paramref name="data"/> (whose own fields the caller has set).</summary>

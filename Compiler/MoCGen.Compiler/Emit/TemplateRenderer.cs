@@ -13,16 +13,16 @@ public static class TemplateRenderer
     private static readonly ConcurrentDictionary<string, Template> Cache = new();
 
     /// <summary>Renders <paramref name="templateName"/> (file name without extension) over <paramref name="model"/>.</summary>
-    public static string Render(string templateName, object model) => Render(templateName, model, prelude: null);
+    public static string Render(string templateName, object model) => Render(templateName, model, System.Array.Empty<string>());
 
     /// <summary>
     /// Renders the kernel template <paramref name="templateName"/> over <paramref name="model"/> (which has <c>Cuda</c>)
-    /// after Templates/Targets.scriban in the same context: the spellings of CUDA C and ILGPU C# that every kernel
-    /// template shares.
+    /// after Templates/Targets.scriban and Templates/Sparse.scriban in the same context: the spellings of CUDA C and
+    /// ILGPU C# that every kernel template shares, and the sparse products the forward and backward share.
     /// </summary>
-    public static string RenderKernel(string templateName, object model) => Render(templateName, model, prelude: "Targets");
+    public static string RenderKernel(string templateName, object model) => Render(templateName, model, "Targets", "Sparse");
 
-    private static string Render(string templateName, object model, string? prelude)
+    private static string Render(string templateName, object model, params string[] preludes)
     {
         var template = Cache.GetOrAdd(templateName, Load);
         var globals = new ScriptObject();
@@ -35,7 +35,7 @@ public static class TemplateRenderer
             EnableRelaxedMemberAccess = false,
         };
         context.PushGlobal(globals);
-        if (prelude is not null)
+        foreach (var prelude in preludes)
         {
             string text = Cache.GetOrAdd(prelude, Load).Render(context);
             if (text.Trim().Length != 0) throw new InvalidOperationException($"Template {prelude}.scriban must render no text.");
