@@ -149,7 +149,7 @@ internal static class Bench
         using var down = new KernelArguments().Add(bwd).Add(bindex).Add(bstart).Add(bh).Add(by).Add(n);
         using var gh = new KernelArguments().Add(bwd).Add(bgy).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bgg).Add(bgu).Add(bh).Add(n);
         using var gx = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
-        using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
+        using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
         var kernelsInOrder = new (string Name, Action Launch)[]
         {
             ("gate_gemm", () => kernels.Launch(m.GateGemm, n, gemm)),

@@ -266,7 +266,9 @@ internal static class Checks
                 using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
                 kernels.Launch(m.BackwardGx, n, gxArgs);
             }
-            using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
+            using var weights = dense // the MoC weight kernel reads the slot ranges from the window starts
+                ? new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n)
+                : new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
             kernels.Launch(m.BackwardWeights, n, weights);
             gpu.Synchronize();
             bgx.Download(gx);

@@ -45,8 +45,8 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
     [Fact] public void Backward_d32_dff64_K8() => Run<BwdShape32x64x8>("Bwd32x64x8");
 
     /// <summary>
-    /// The same kernels with the weight kernel's search round shrunk (edited in the rendered text) so that 37 tokens
-    /// take two rounds of slot searches of 32 tokens (the second with 5), each staged as one chunk.
+    /// The same kernels with the weight kernel's round shrunk (edited in the rendered text) so that 37 tokens take two
+    /// rounds of slot ranges of 32 tokens (the second with 5), each staged as one chunk.
     /// </summary>
     [Fact]
     public void Backward_d32_dff64_K8_SmallTiles() => Run<BwdShape32x64x8>("Bwd32x64x8Small", text => Replace(text,
@@ -155,8 +155,7 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
         using (var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia)))
         using (var accelerator = context.CreateCPUAccelerator(0))
         {
-            var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, dense ? "WeightsGemm" : "WeightsByChannel"));
+
             using var bx = accelerator.Allocate1D(x);
             using var bwg = accelerator.Allocate1D(wg);
             using var bwu = accelerator.Allocate1D(wu);
@@ -191,6 +190,8 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
                 accelerator.Synchronize();
                 output.WriteLine($"dense gx GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
                 clock.Restart();
+                var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "WeightsGemm"));
                 weights(new KernelConfig(new Index2D((d + tile - 1) / tile, (f + tile - 1) / tile), group),
                     bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
                 accelerator.Synchronize();
@@ -224,8 +225,10 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
                 output.WriteLine($"gh and gx kernels {clock.Elapsed.TotalMilliseconds:F0} ms");
                 clock.Restart();
                 int cols = Const(kernels, "WEIGHT_COLS"), weightWindow = Const(kernels, "WEIGHT_WINDOW");
+                var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "WeightsByChannel"));
                 weights(new KernelConfig(new Index2D((d + cols - 1) / cols, (f + weightWindow - 1) / weightWindow), new Index2D(Const(kernels, "WEIGHT_THREADS"), 1)),
-                    bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
+                    bx.View, bgy.View, bindex.View, bstart.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
                 accelerator.Synchronize();
                 output.WriteLine($"weight kernel {clock.Elapsed.TotalMilliseconds:F0} ms");
             }

@@ -18,7 +18,7 @@ public static class FeedForwardBackwardEmitter
     public const int WeightThreads = 256;
 
     /// <summary>Channels of a weight-gradient block: 8 per warp (with 2 columns per lane, 48 accumulators a thread).</summary>
-    public const int WeightWindow = 64;
+    public const int WeightWindow = 2 * SparseTiles.Window;
 
     /// <summary>Columns of a weight-gradient block (two per lane).</summary>
     public const int WeightCols = 64;
@@ -92,7 +92,7 @@ public static class FeedForwardBackwardEmitter
         sb.Append("        /// gradients are accumulated (dW += ...). gradGate, gradUp, hidden [tokens, ").Append(k).Append("] carry gg, gu, h between the kernels.\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static class FeedForwardBackwardLaunch\n        {\n");
-        sb.Append("            /// <summary>True for the dense twin: Gh, Gx, Weights (tiled GEMMs); false for MoC: Gh, Gx, Weights (sparse; Gh and Gx read the forward's window starts).</summary>\n");
+        sb.Append("            /// <summary>True for the dense twin: Gh, Gx, Weights (tiled GEMMs); false for MoC: Gh, Gx, Weights (sparse; all three read the forward's window starts).</summary>\n");
         sb.Append("            public const bool Dense = ").Append(dense ? "true" : "false").Append(";\n\n");
         int tokenTiles = Tile - 1;
         int gemmThreads = Tile / 2 * (Tile / 2);
@@ -117,7 +117,7 @@ public static class FeedForwardBackwardEmitter
                 $"W_g, W_u [{s.Intermediate}, {s.Hidden}], index, start, gradGate, gradUp [tokens, {s.TopK}] -> gx [tokens, {s.Hidden}] (overwritten); a block per {SparseTiles.WindowedTokens} tokens and {SparseTiles.WindowedCols} columns.",
                 SparseTiles.WindowedGrid(s));
             Kernel(sb, "Weights", WeightsKernel(s), WeightThreads, WeightsSharedBytes(false),
-                $"x, gy [tokens, {s.Hidden}], index, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); a block per {WeightWindow} channels and {WeightCols} columns, grid (ceil(d / {WeightCols}), ceil(d_ff / {WeightWindow})).",
+                $"x, gy [tokens, {s.Hidden}], index, start, gradGate, gradUp, hidden [tokens, {s.TopK}] -> dW_g, dW_u, dW_d^T [{s.Intermediate}, {s.Hidden}] (added to); a block per {WeightWindow} channels and {WeightCols} columns, grid (ceil(d / {WeightCols}), ceil(d_ff / {WeightWindow})).",
                 $"({Int((s.Hidden + WeightCols - 1) / WeightCols)}, {Int((s.Intermediate + WeightWindow - 1) / WeightWindow)})");
         }
         sb.Append("        }\n");
