@@ -22,7 +22,7 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
     private readonly ModelShape _s;
     private readonly List<DeviceBuffer> _owned = new();
     private readonly DeviceBuffer _weights, _cos, _sin, _kCache, _vCache;
-    private readonly DeviceBuffer _x, _normed, _q, _kv, _v, _attention, _gate, _ffnOut, _selected, _logits, _ids, _index;
+    private readonly DeviceBuffer _x, _normed, _q, _kv, _v, _attention, _gate, _ffnOut, _selected, _logits, _ids, _index, _ticket;
     private readonly long _embed, _finalNorm, _lmHead;
     private readonly Layer[] _layers;
     private readonly float[] _hostLogits;
@@ -93,6 +93,7 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
             _logits = Floats((long)n * _s.Vocab);
             _ids = Own(device.Allocate(DeviceElement.Int32, n));
             _index = Own(device.Allocate(DeviceElement.Int32, (long)n * _s.TopK));
+            _ticket = Own(device.Allocate(DeviceElement.Int32, 1)); // zero; the gate kernel's last block resets it
             _hostLogits = new float[(long)n * _s.Vocab];
             _hostIds = new int[n];
         }
@@ -161,8 +162,7 @@ public sealed class GpuDecodeSession : ITokenDecoder, IDisposable
             d.Launch(_k.Attention, n, _q, _kCache, _vCache, _attention, l, start, n);
             d.Launch(_k.OProj, n, _attention, W(w.O), _x, n); // adds into the residual stream
             d.Launch(_k.RmsNorm, n, _x, W(w.PostNorm), _normed, n);
-            d.Launch(_k.GateGemv, n, _normed, W(w.Gate), _gate, _ffnOut, n); // also clears _ffnOut
-            d.Launch(_k.TopK, n, _gate, _index, _selected, n);
+            d.Launch(_k.GateTopK, n, _normed, W(w.Gate), _gate, _ffnOut, _index, _selected, _ticket, n); // also clears _ffnOut
             d.Launch(_k.UpDown, n, _normed, W(w.Up), W(w.DownT), _index, _selected, _ffnOut, n); // adds into _ffnOut
             long nextNorm = l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _finalNorm;
             d.Launch(_k.ResidualNorm, n, _x, _ffnOut, W(nextNorm), _normed, n); // x += ffn, ffn = 0, normed = norm(x)

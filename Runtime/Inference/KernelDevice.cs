@@ -152,10 +152,10 @@ public sealed record DecodeKernelTable(
     string Model, int MaxTokens, long KvCacheFloats,
     KernelLaunch Embed, KernelLaunch RmsNorm, KernelLaunch Qkv, KernelLaunch RopeKv, KernelLaunch Attention,
     KernelLaunch OProj, KernelLaunch ResidualNorm, KernelLaunch LmHead,
-    KernelLaunch GateGemv, KernelLaunch TopK, KernelLaunch UpDown, DeviceElement Weights = DeviceElement.Float32)
+    KernelLaunch GateTopK, KernelLaunch UpDown, DeviceElement Weights = DeviceElement.Float32)
 {
     /// <summary>The CUDA source units the kernels live in.</summary>
     public IReadOnlyList<string> Units =>
-        new[] { Embed, RmsNorm, Qkv, RopeKv, Attention, OProj, ResidualNorm, LmHead, GateGemv, TopK, UpDown }
+        new[] { Embed, RmsNorm, Qkv, RopeKv, Attention, OProj, ResidualNorm, LmHead, GateTopK, UpDown }
             .Select(k => k.Unit).Distinct(StringComparer.Ordinal).ToArray();
 }

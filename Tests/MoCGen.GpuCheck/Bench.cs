@@ -66,7 +66,7 @@ internal static class Bench
     }
 
     /// <summary>
-    /// One token: gate GEMV (which also clears y), Top-K, tiled up/down. The bytes it must read: all of W_g, the K selected rows
+    /// One token: gate GEMV with Top-K (which also clears y), tiled up/down. The bytes it must read: all of W_g, the K selected rows
     /// of W_u and of W_d^T, and x: (d_ff d + 2 K d) w + 4 d, w the bytes of a stored weight.
     /// </summary>
     private static string[] Decode(CudaDevice gpu, FfnKernels m, int repeats)
@@ -83,25 +83,23 @@ internal static class Bench
         using var bindex = gpu.Allocate<int>(k);
         using var bgate = gpu.Allocate<float>(k);
         using var by = gpu.Allocate<float>(d);
-        using var gemv = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(by).Add(1);
-        using var topk = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(1);
+        using var bticket = gpu.Upload<int>(new int[1]);
+        using var gateTopK = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(by).Add(bindex).Add(bgate).Add(bticket).Add(1);
         using var upDown = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).AddPointer(bwd.Pointer).Add(bindex).Add(bgate).Add(by).Add(1);
         void Call()
         {
-            kernels.Launch(m.DecodeGemv, 1, gemv);
-            kernels.Launch(m.TopKSelect, 1, topk);
+            kernels.Launch(m.DecodeGateTopK, 1, gateTopK);
             kernels.Launch(m.DecodeUpDown, 1, upDown);
         }
 
         double us = Time(gpu, Call, inner: 50, repeats);
         var stages = Stages(gpu, inner: 50, repeats,
-            ("gemv", () => kernels.Launch(m.DecodeGemv, 1, gemv)),
-            ("topk", () => kernels.Launch(m.TopKSelect, 1, topk)),
+            ("gate_topk", () => kernels.Launch(m.DecodeGateTopK, 1, gateTopK)),
             ("up_down", () => kernels.Launch(m.DecodeUpDown, 1, upDown)));
         long gemvBytes = (long)f * d * w + 4L * d, upDownBytes = 2L * k * d * w;
         string stageLine = Json(("suite", "ffn-decode-stages"), ("implementation", "mocgen moc"), ("dtype", m.WeightType),
-            ("gemv_us", stages[0]), ("topk_us", stages[1]), ("up_down_us", stages[2]),
-            ("gemv_gb_per_s", gemvBytes / stages[0] / 1e3), ("up_down_gb_per_s", upDownBytes / stages[2] / 1e3));
+            ("gate_topk_us", stages[0]), ("up_down_us", stages[1]),
+            ("gate_topk_gb_per_s", gemvBytes / stages[0] / 1e3), ("up_down_gb_per_s", upDownBytes / stages[1] / 1e3));
         long bytes = ((long)f * d + 2L * k * d) * w + 4L * d;
         double gbps = bytes / us / 1e3, peak = gpu.PeakMemoryBandwidth / 1e9;
         return new[]

@@ -31,7 +31,7 @@ internal static class Checks
         foreach (var (m, tokens) in new[] { (Ffn200.Ffn, new[] { 1, 2, 3, 4 }), (Ffn200Dense.Ffn, new[] { 1, 4 }),
                      (Llama7BFfnBf16.Ffn, new[] { 1, 4 }), (Llama7BFfn.Ffn, new[] { 1 }) })
             foreach (int n in tokens)
-                report.Check($"ffn-decode   {Name(m)}, {n} token(s) (gate GEMV, Top-K, tiled up/down)",
+                report.Check($"ffn-decode   {Name(m)}, {n} token(s) (gate GEMV with Top-K, tiled up/down)",
                     "gate, indices, selected gates exact; y " + SumTolerance + " (2 S against the CPU kernel)", () => Decode(gpu, m, n));
 
         foreach (var m in new[] { Ffn200.Ffn, Ffn200Dense.Ffn, Llama7BFfn.Ffn })
@@ -143,7 +143,7 @@ internal static class Checks
 
     // ---- feed-forward decode: 1 to 4 tokens ----------------------------------------------------------------------
 
-    /// <summary>Inputs as <see cref="Forward"/> (with 4 tokens, token 2 is zero); y is cleared before up/down, which adds into it.</summary>
+    /// <summary>Inputs as <see cref="Forward"/> (with 4 tokens, token 2 is zero); the gate kernel clears y, which up/down adds into.</summary>
     private static Tally Decode(CudaDevice gpu, FfnKernels m, int n)
     {
         int d = m.Hidden, f = m.Intermediate, k = m.TopK;
@@ -165,12 +165,16 @@ internal static class Checks
         using (var bindex = gpu.Allocate<int>(index.Length))
         using (var bgate = gpu.Allocate<float>(gate.Length))
         using (var by = gpu.Allocate<float>(y.Length))
+        using (var bticket = gpu.Upload<int>(new int[1]))
         {
             by.Upload(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // the GEMV must clear it
-            using var a1 = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(by).Add(n);
-            kernels.Launch(m.DecodeGemv, n, a1);
-            using var a2 = new KernelArguments().Add(bg).Add(bindex).Add(bgate).Add(n);
-            kernels.Launch(m.TopKSelect, n, a2);
+            using var a1 = new KernelArguments().Add(bx).AddPointer(bwg.Pointer).Add(bg).Add(by).Add(bindex).Add(bgate).Add(bticket).Add(n);
+            // Twice: the first launch must leave the ticket counter at zero, so the second's last block selects again.
+            kernels.Launch(m.DecodeGateTopK, n, a1);
+            gpu.Synchronize();
+            bindex.Upload(Enumerable.Repeat(-1, index.Length).ToArray());
+            bgate.Upload(Enumerable.Repeat(float.NaN, gate.Length).ToArray());
+            kernels.Launch(m.DecodeGateTopK, n, a1);
             using var a3 = new KernelArguments().Add(bx).AddPointer(bwu.Pointer).AddPointer(bwd.Pointer).Add(bindex).Add(bgate).Add(by).Add(n);
             kernels.Launch(m.DecodeUpDown, n, a3);
             gpu.Synchronize();

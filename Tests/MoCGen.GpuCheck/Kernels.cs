@@ -22,12 +22,13 @@ internal delegate void CpuBackward(int tokens, ReadOnlySpan<float> x, FeedForwar
 /// Forward: <see cref="GateGemm"/>, <see cref="TopKSelect"/>, <see cref="Windows"/> (into a [tokens,
 /// <see cref="WindowStarts"/>] int table), <see cref="Up"/>, <see cref="Down"/>. Backward: <see cref="BackwardGh"/>,
 /// <see cref="BackwardGx"/>, <see cref="BackwardWeights"/>: for MoC the sparse kernels (Gh and Gx read the window
-/// starts), for the dense twin tiled GEMMs (which take no indices).
+/// starts), for the dense twin tiled GEMMs (which take no indices). Decode: <see cref="DecodeGateTopK"/> (the gate GEMV
+/// whose last block selects), <see cref="DecodeUpDown"/>.
 /// </summary>
 internal sealed record FfnKernels(
     string Model, int Hidden, int Intermediate, int TopK, bool Bf16, int WindowStarts,
     Kernel GateGemm, Kernel TopKSelect, Kernel Windows, Kernel Up, Kernel Down,
-    Kernel DecodeGemv, Kernel DecodeUpDown,
+    Kernel DecodeGateTopK, Kernel DecodeUpDown,
     Kernel BackwardGh, Kernel BackwardGx, Kernel BackwardWeights,
     CpuForward Forward, CpuBackward Backward)
 {
@@ -39,10 +40,10 @@ internal sealed record FfnKernels(
 
     /// <summary>The record for a model whose feed-forward sizes are <typeparamref name="TShape"/>.</summary>
     public static FfnKernels Create<TShape>(string model, bool bf16, int windowStarts, Kernel gateGemm, Kernel topK, Kernel windows,
-        Kernel up, Kernel down, Kernel decodeGemv, Kernel decodeUpDown, Kernel gh, Kernel gx, Kernel weights)
+        Kernel up, Kernel down, Kernel decodeGateTopK, Kernel decodeUpDown, Kernel gh, Kernel gx, Kernel weights)
         where TShape : struct, IFeedForwardShape =>
         new(model, TShape.Hidden, TShape.Intermediate, TShape.TopK, bf16, windowStarts, gateGemm, topK, windows, up, down,
-            decodeGemv, decodeUpDown, gh, gx, weights,
+            decodeGateTopK, decodeUpDown, gh, gx, weights,
             (n, x, w, y, saved) => MoCFeedForward<TShape, ushort>.Forward(n, x, w, y, saved,
                 new float[MoCFeedForward<TShape, ushort>.GateScratchLength(n)]),
             (n, x, w, saved, gy, gx, grads) => MoCFeedForward<TShape, ushort>.Backward(n, x, w, saved, gy, gx, grads,

@@ -59,9 +59,10 @@ public sealed class FeedForwardDecodeCudaTests
         Assert.Contains("public const int SharedBudget = 83456;", text);
         Assert.Contains($"public const int UpDownDynamicSharedBytes = {32 * 200 * 4};", text);
         Assert.Contains("public const bool UpDownNeedsSharedOptIn = false;", text);
-        Assert.Contains("public const string GateGemvKernel = \"mocgen_DecCarrier_ffn_decode_gate_gemv\";", text);
+        Assert.Contains("public const string GateTopKKernel = \"mocgen_DecCarrier_ffn_decode_gate_topk\";", text);
+        Assert.Contains("public const int GateTopKBlock = 512;", text);
         Assert.Contains("public const string UpDownKernel = \"mocgen_DecCarrier_ffn_decode_up_down\";", text);
-        Assert.Contains("public static (int X, int Y) GateGemvGrid(int tokens) => (65, 1);", text);
+        Assert.Contains("public static (int X, int Y) GateTopKGrid(int tokens) => (33, 1);", text); // ceil(520 / 16)
         Assert.Contains("public static (int X, int Y) UpDownGrid(int tokens) => (9, 1);", text);
         Assert.Contains($"public const int UpDownSharedBytes = {tile.StaticBytes};", text);
     }
@@ -103,8 +104,9 @@ public sealed class FeedForwardDecodeCudaTests
             var plan = KernelBuild.Plan($"DecPtx{d}x{f}x{k}{weights}", d, f, k, heads: d % 4 == 0 ? 2 : 1, weights: weights);
             var text = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), includeDir, $"d={d} d_ff={f} K={k} {weights} ({tag} header)");
             var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
-            foreach (var kernel in new[] { "_decode_gate_gemv", "_decode_up_down" })
+            foreach (var kernel in new[] { "_decode_gate_topk", "_decode_up_down" })
                 Assert.Contains(".entry " + prefix + kernel, text);
+            Assert.DoesNotContain(".local", text); // the keys of the selection stay in registers
             Assert.DoesNotContain("__nv_", text); // no libdevice call left: the driver can JIT-load the PTX as it is
         }
     }

@@ -115,8 +115,8 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
         {
             using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia));
             using var accelerator = context.CreateCPUAccelerator(0);
-            var gemv = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, ArrayView<float>, int>>(kernels, "GateGemv"));
-            var topk = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<int>, ArrayView<float>, int>>(outer, "TopKSelect"));
+            var gateTopK = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<float>, ArrayView<float>,
+                ArrayView<int>, ArrayView<float>, ArrayView<int>, int>>(kernels, "GateTopK"));
             var upDown = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<TW>, ArrayView<TW>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>>(kernels, "UpDownTiled"));
             using var bx = accelerator.Allocate1D(x);
             using var bwg = accelerator.Allocate1D(wgStored);
@@ -126,10 +126,20 @@ public sealed class FeedForwardDecodeIlgpuTests(ITestOutputHelper output)
             using var bindex = accelerator.Allocate1D<int>(index.Length);
             using var bgate = accelerator.Allocate1D<float>(gate.Length);
             using var by = accelerator.Allocate1D<float>(y.Length);
+            using var bticket = accelerator.Allocate1D(new int[1]);
             by.CopyFromCPU(Enumerable.Repeat(float.NaN, y.Length).ToArray()); // the GEMV must clear it
             int rows = Const(kernels, "GEMV_ROWS");
-            gemv(new KernelConfig(new Index1D((f + rows - 1) / rows), new Index1D(Const(kernels, "GEMV_THREADS"))), bx.View, bwg.View, bg.View, by.View, n);
-            topk(new KernelConfig(new Index1D(n), new Index1D(Const(outer, "SELECT_THREADS"))), bg.View, bindex.View, bgate.View, n);
+            Assert.Equal(Const(kernels, "GEMV_THREADS"), Const(kernels, "SELECT_THREADS")); // the last gate block selects
+            var gateConfig = new KernelConfig(new Index1D((f + rows - 1) / rows), new Index1D(Const(kernels, "GEMV_THREADS")));
+            // Twice: the first launch must leave the ticket counter at zero for the second, whose last block rewrites
+            // the selection (cleared in between).
+            gateTopK(gateConfig, bx.View, bwg.View, bg.View, by.View, bindex.View, bgate.View, bticket.View, n);
+            accelerator.Synchronize();
+            bindex.CopyFromCPU(Enumerable.Repeat(-1, index.Length).ToArray());
+            bgate.CopyFromCPU(Enumerable.Repeat(float.NaN, gate.Length).ToArray());
+            gateTopK(gateConfig, bx.View, bwg.View, bg.View, by.View, bindex.View, bgate.View, bticket.View, n);
+            accelerator.Synchronize();
+            Assert.Equal(0, bticket.GetAsArray1D()[0]);
             int range = Const(kernels, "RANGE");
             upDown(new KernelConfig(new Index1D((f + range - 1) / range), new Index1D(Const(kernels, "UPDOWN_THREADS")),
                     SharedMemoryConfig.RequestDynamic<TW>(Const(kernels, "TILE_ELEMENTS"))),

@@ -55,11 +55,10 @@ public static class FeedForwardKernelEmitter
 
     /// <summary>Static shared memory of the Top-K kernel, bytes: the histogram, the boundary bin's list (a key per
     /// thread), four words of bin facts, three counts and two sums per warp, and the search digit.</summary>
-    public static int SelectSharedBytes(int intermediate)
-    {
-        int threads = SelectThreads(intermediate);
-        return (SelectBins + threads + 4 + 5 * (threads / 32) + 1) * 4;
-    }
+    public static int SelectSharedBytes(int intermediate) => SelectSharedBytesFor(SelectThreads(intermediate));
+
+    /// <summary>Static shared memory of the Top-K selection by a block of <paramref name="threads"/>, bytes.</summary>
+    public static int SelectSharedBytesFor(int threads) => (SelectBins + threads + 4 + 5 * (threads / 32) + 1) * 4;
 
     /// <summary>Whether the plan stores W_g, W_u and W_d^T as bf16 (the kernels widen them to fp32 and accumulate in fp32).</summary>
     public static bool Bf16(PlanShape shape) => shape.Weights == StoredPrecision.BFloat16;
@@ -84,8 +83,12 @@ public static class FeedForwardKernelEmitter
     /// <summary>Batch bound of the decode kernels (Templates/FeedForwardDecode.scriban): 1 to 4 tokens.</summary>
     public const int DecodeTokens = 4;
 
-    /// <summary>Decode gate GEMV: gate rows per block (a warp of <see cref="DecodeGemvLanes"/> threads each).</summary>
-    public const int DecodeGemvRows = 8;
+    /// <summary>Decode gate GEMV: gate rows per block (a warp of <see cref="DecodeGemvLanes"/> threads each). Its last
+    /// block selects the Top-K of every token with all 512 threads (23 keys a thread at d_ff 11008).</summary>
+    public const int DecodeGemvRows = 16;
+
+    /// <summary>Threads of a decode gate block (which also select, as the training Top-K's SELECT_THREADS).</summary>
+    public const int DecodeGemvThreads = DecodeGemvRows * DecodeGemvLanes;
 
     /// <summary>Decode gate GEMV: threads per gate row.</summary>
     public const int DecodeGemvLanes = 32;
@@ -152,6 +155,9 @@ public static class FeedForwardKernelEmitter
         public int GemvRows { get; set; }
         public int GemvLanes { get; set; }
         public int GemvChunk { get; set; }
+        public int SelectThreads { get; set; }
+        public int SelectChunk { get; set; }
+        public int SelectBinShift { get; set; }
         public int Range { get; set; }
         public int TileRows { get; set; }
         public int UpDownThreads { get; set; }
@@ -229,6 +235,9 @@ public static class FeedForwardKernelEmitter
             GemvRows = DecodeGemvRows,
             GemvLanes = DecodeGemvLanes,
             GemvChunk = DecodeGemvChunk(s.Hidden),
+            SelectThreads = DecodeGemvThreads,
+            SelectChunk = (s.Intermediate + DecodeGemvThreads - 1) / DecodeGemvThreads,
+            SelectBinShift = SelectBinShift,
             Range = DecodeRange,
             TileRows = tile.Rows,
             UpDownThreads = DecodeUpDownThreads,
@@ -321,11 +330,11 @@ public static class FeedForwardKernelEmitter
         var tile = DecodeTile(plan);
         int tileRows = tile.Rows;
         sb.Append("        /// <summary>The MoC feed-forward decode kernels (1 to ").Append(Int(DecodeTokens))
-            .Append(" tokens): gate GEMV and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; ").Append(Xml(StorageText(s))).Append(").</summary>\n");
+            .Append(" tokens): gate GEMV with Top-K, and SRAM-tiled up/SiLU/down (tile R = ").Append(Int(tileRows)).Append(" rows; ").Append(Xml(StorageText(s))).Append(").</summary>\n");
         sb.Append("        public const string FeedForwardDecodeSource = @\"").Append(decodeText.Replace("\"", "\"\"")).Append("\";\n\n");
         sb.Append("        /// <summary>\n");
-        sb.Append("        /// Launch table of <see cref=\"FeedForwardDecodeSource\"/>, kernels in launch order; Top-K is the training kernel of\n");
-        sb.Append("        /// <see cref=\"FeedForwardSource\"/>. UpDown adds into y, which GateGemv clears.\n");
+        sb.Append("        /// Launch table of <see cref=\"FeedForwardDecodeSource\"/>, kernels in launch order: GateTopK (the gate GEMV with Top-K)\n");
+        sb.Append("        /// and UpDown, which adds into y (GateTopK clears it).\n");
         sb.Append("        /// </summary>\n");
         sb.Append("        public static class FeedForwardDecodeLaunch\n        {\n");
         sb.Append("            /// <summary>Most tokens one decode launch takes.</summary>\n");
@@ -339,12 +348,9 @@ public static class FeedForwardKernelEmitter
         sb.Append("            public const int TileRows = ").Append(Int(tileRows)).Append(";\n\n");
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
         int chunk = DecodeGemvChunk(s.Hidden);
-        Kernel(sb, "GateGemv", prefix + "_decode_gate_gemv", DecodeGemvRows * DecodeGemvLanes, DecodeTokens * chunk * 4,
-            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}], and y [tokens, {s.Hidden}] cleared; {DecodeGemvRows} gate rows per block.",
+        Kernel(sb, "GateTopK", prefix + "_decode_gate_topk", DecodeGemvThreads, DecodeTokens * chunk * 4 + SelectSharedBytesFor(DecodeGemvThreads) + 4,
+            $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}], index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}], and y [tokens, {s.Hidden}] cleared; ticket: one int, zero before the first launch (the kernel leaves it zero); {DecodeGemvRows} gate rows per block, the last block to finish selects.",
             $"({Int(gemvGrid)}, 1)");
-        Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
-            $"The training Top-K of FeedForwardSource: g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}].",
-            "(tokens, 1)");
         int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;
         Kernel(sb, "UpDown", prefix + "_decode_up_down", DecodeUpDownThreads, tile.StaticBytes,
             $"x, W_u {wt} [{s.Intermediate}, {s.Hidden}], W_d^T {wt} [{s.Intermediate}, {s.Hidden}], index, gate -> y [tokens, {s.Hidden}] (cleared first; atomicAdd); {DecodeRange} channels per block, tiles of {tileRows} rows.",
@@ -404,8 +410,7 @@ public static class FeedForwardKernelEmitter
         Launch("DecoderLaunch", "OProj", "Decoder", "Decoder.OProj", "0");
         Launch("DecoderLaunch", "ResidualNorm", "Decoder", "Decoder.ResidualNorm", "0");
         Launch("DecoderLaunch", "LmHead", "Decoder", "Decoder.LmHead", "0");
-        Launch("FeedForwardDecodeLaunch", "GateGemv", "FeedForwardDecode", "Decode.GateGemv", "0");
-        Launch("FeedForwardDecodeLaunch", "TopK", "FeedForward", "TopKSelect", "0");
+        Launch("FeedForwardDecodeLaunch", "GateTopK", "FeedForwardDecode", "Decode.GateTopK", "0");
         Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes", last: !Bf16(plan.Shape));
         if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
     }

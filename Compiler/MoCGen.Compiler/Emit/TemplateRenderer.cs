@@ -17,10 +17,11 @@ public static class TemplateRenderer
 
     /// <summary>
     /// Renders the kernel template <paramref name="templateName"/> over <paramref name="model"/> (which has <c>Cuda</c>)
-    /// after Templates/Targets.scriban and Templates/Sparse.scriban in the same context: the spellings of CUDA C and
-    /// ILGPU C# that every kernel template shares, and the sparse products the forward and backward share.
+    /// after Templates/Targets.scriban, Sparse.scriban and Select.scriban in the same context: the spellings of CUDA C
+    /// and ILGPU C# that every kernel template shares, the sparse products the forward and backward share, and the
+    /// Top-K selection the training and decode kernels share.
     /// </summary>
-    public static string RenderKernel(string templateName, object model) => Render(templateName, model, "Targets", "Sparse");
+    public static string RenderKernel(string templateName, object model) => Render(templateName, model, "Targets", "Sparse", "Select");
 
     private static string Render(string templateName, object model, params string[] preludes)
     {
@@ -33,6 +34,7 @@ public static class TemplateRenderer
             StrictVariables = true,
             LoopLimit = int.MaxValue,
             EnableRelaxedMemberAccess = false,
+            LimitToString = 0, // a captured kernel body (re-indented) may exceed 1 MB for very wide models
         };
         context.PushGlobal(globals);
         foreach (var prelude in preludes)
