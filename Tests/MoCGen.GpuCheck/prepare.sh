@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run here (with the .NET SDK, clang-14 and zlib): publishes mocgen-gpucheck as one NativeAOT binary carrying its PTX,
 # and puts it beside torch_ffn.py, compare.py and run-on-gpu.sh in one folder to copy to a GPU machine (which has the
-# NVIDIA driver and PyTorch but no .NET SDK). Usage: bash Tests/MoCGen.GpuCheck/prepare.sh [output folder, default gpucheck/]
+# NVIDIA driver and PyTorch but no .NET SDK), with the tinymoc inference binary and a checkpoint for it. Usage: bash Tests/MoCGen.GpuCheck/prepare.sh [output folder, default gpucheck/]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -19,6 +19,15 @@ if ! grep -q "mocgen_Llama7BFfnBf16_ffn_decode_up_down" "$out/mocgen-gpucheck"; 
     echo "prepare.sh: $out/mocgen-gpucheck carries no PTX (was clang-14 or nvcc found?); see the build warnings above." >&2
     exit 1
 fi
+
+# tinymoc, the example inference binary (examples/TinyMoC.Infer: NativeAOT, PTX inside), and a TinyMoC checkpoint
+# from a short training run, so run-on-gpu.sh can decode with --device cuda and compare with --device cpu.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+dotnet publish "$repo/examples/TinyMoC.Infer" -c Release -r linux-x64 -o "$work/infer"
+cp "$work/infer/tinymoc" "$out/tinymoc"
+dotnet run -c Release --project "$repo/examples/TinyMoC" -- --steps 200 --sample 0 --out "$work/run"
+cp "$work/run/tinymoc/checkpoint.safetensors" "$out/tinymoc.safetensors"
 
 bytes=$(du -sb "$out" | cut -f1)
 echo
