@@ -143,6 +143,27 @@ public interface IKernelDevice : IDisposable
 }
 
 /// <summary>
+/// The training kernels of a model's feed-forward block, generated with it (<c>&lt;Model&gt;.Cuda.FeedForwardKernels</c>),
+/// in launch order, with the parameters each takes (buffers of floats unless named otherwise; K = d_ff for the dense twin):
+/// forward <see cref="GateGemm"/> (x, W_g, g, tokens), <see cref="TopK"/> (g, index int, gate, tokens),
+/// <see cref="Windows"/> (index, start int [tokens, <see cref="WindowStarts"/>], tokens), <see cref="Up"/> (x, W_u, index,
+/// start, gate, up, hidden, tokens), <see cref="Down"/> (W_d^T, index, start, hidden, y, tokens); backward
+/// <see cref="Gh"/> (W_d^T, gy, index, start, gate, up, gradGate, gradUp, hidden, tokens), <see cref="Gx"/> (W_g, W_u,
+/// index, start, gradGate, gradUp, gx, tokens), <see cref="Weights"/> (x, gy, index, start, gradGate, gradUp, hidden,
+/// dW_g, dW_u, dW_d^T, tokens; the weight gradients are added to). y and gx are overwritten. The forward kernels read the
+/// weights as <see cref="WeightElement"/>; the backward kernels read fp32 weights. The dense twin's backward kernels are
+/// tiled GEMMs that take the same parameters (index and start unused), so one launch sequence serves both.
+/// </summary>
+public sealed record FeedForwardKernelTable(
+    string Model, bool Dense, int WindowStarts,
+    KernelLaunch GateGemm, KernelLaunch TopK, KernelLaunch Windows, KernelLaunch Up, KernelLaunch Down,
+    KernelLaunch Gh, KernelLaunch Gx, KernelLaunch Weights, DeviceElement WeightElement = DeviceElement.Float32)
+{
+    /// <summary>The kernels in launch order: the forward's five, then the backward's three.</summary>
+    public IReadOnlyList<KernelLaunch> InOrder => new[] { GateGemm, TopK, Windows, Up, Down, Gh, Gx, Weights };
+}
+
+/// <summary>
 /// The kernels of one decode step of a model, generated with it (<c>&lt;Model&gt;.Cuda.DecodeKernels</c>): the model's
 /// full name (its PTX travels as resources <c>ptx/&lt;Model&gt;.&lt;Unit&gt;.ptx</c>), the most tokens a step takes, the
 /// floats of one of its key/value caches (all layers), and the element type of the weights every kernel reads

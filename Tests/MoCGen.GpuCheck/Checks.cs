@@ -253,26 +253,15 @@ internal static class Checks
         using (var bdwd = gpu.Upload<float>(dwd0))
         using (var bstart = gpu.Allocate<int>(Math.Max(1L, (long)n * m.WindowStarts))) // MoC: the window-start table
         {
-            if (dense)
-            {
-                using var gh = new KernelArguments().Add(bwd).Add(bgate).Add(bup).Add(bgy).Add(bgg).Add(bgu).Add(bh).Add(n);
-                kernels.Launch(m.BackwardGh, n, gh);
-                using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bgg).Add(bgu).Add(bgx).Add(n);
-                kernels.Launch(m.BackwardGx, n, gxArgs);
-            }
-            else
-            {
-                using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n); // the forward's table
-                kernels.Launch(m.Windows, n, windows);
-                using var gh = new KernelArguments().Add(bwd).Add(bgy).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bgg).Add(bgu).Add(bh).Add(n);
-                kernels.Launch(m.BackwardGh, n, gh);
-                bgx.Upload(Enumerable.Repeat(float.NaN, gx.Length).ToArray()); // the gx kernel must write all of it
-                using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
-                kernels.Launch(m.BackwardGx, n, gxArgs);
-            }
-            using var weights = dense // the MoC weight kernel reads the slot ranges from the window starts
-                ? new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n)
-                : new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
+            // One sequence for MoC and the dense twin (whose GEMMs take index and start too, unused).
+            using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n); // the forward's table
+            kernels.Launch(m.Windows, n, windows);
+            using var gh = new KernelArguments().Add(bwd).Add(bgy).Add(bindex).Add(bstart).Add(bgate).Add(bup).Add(bgg).Add(bgu).Add(bh).Add(n);
+            kernels.Launch(m.BackwardGh, n, gh);
+            bgx.Upload(Enumerable.Repeat(float.NaN, gx.Length).ToArray()); // the gx kernel must write all of it
+            using var gxArgs = new KernelArguments().Add(bwg).Add(bwu).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bgx).Add(n);
+            kernels.Launch(m.BackwardGx, n, gxArgs);
+            using var weights = new KernelArguments().Add(bx).Add(bgy).Add(bindex).Add(bstart).Add(bgg).Add(bgu).Add(bh).Add(bdwg).Add(bdwu).Add(bdwd).Add(n);
             kernels.Launch(m.BackwardWeights, n, weights);
             gpu.Synchronize();
             bgx.Download(gx);

@@ -2,12 +2,9 @@ using System;
 using System.Collections.Generic;
 using MoCGen.Cpu;
 using MoCGen.Cuda;
+using MoCGen.Inference;
 
 namespace MoCGen.GpuCheck;
-
-/// <summary>How to launch one generated kernel: its CUDA source unit and symbol, threads per block, dynamic shared
-/// memory (and whether it needs the opt-in above 48 KiB), and its grid for a number of tokens.</summary>
-internal sealed record Kernel(string Unit, string Name, int Block, Func<int, (int X, int Y)> Grid, int DynamicSharedBytes = 0, bool NeedsOptIn = false);
 
 /// <summary>The CPU forward pass of a feed-forward block (MoCFeedForward), scratch allocated inside.</summary>
 internal delegate void CpuForward(int tokens, ReadOnlySpan<float> x, FeedForwardWeights weights, Span<float> y, FeedForwardSaved<ushort> saved);
@@ -17,33 +14,39 @@ internal delegate void CpuBackward(int tokens, ReadOnlySpan<float> x, FeedForwar
     ReadOnlySpan<float> gy, Span<float> gx, FeedForwardGradients gradients);
 
 /// <summary>
-/// One model's feed-forward kernels, read from its generated launch tables (<c>Cuda.FeedForwardLaunch</c>,
-/// <c>FeedForwardDecodeLaunch</c>, <c>FeedForwardBackwardLaunch</c>), with the CPU reference of the same sizes.
-/// Forward: <see cref="GateGemm"/>, <see cref="TopKSelect"/>, <see cref="Windows"/> (into a [tokens,
-/// <see cref="WindowStarts"/>] int table), <see cref="Up"/>, <see cref="Down"/>. Backward: <see cref="BackwardGh"/>,
-/// <see cref="BackwardGx"/>, <see cref="BackwardWeights"/>: for MoC the sparse kernels (Gh and Gx read the window
-/// starts), for the dense twin tiled GEMMs (which take no indices). Decode: <see cref="DecodeGateTopK"/> (the gate GEMV
-/// whose last block selects), <see cref="DecodeUpDown"/>.
+/// One model's feed-forward kernels, from its generated tables (<c>Cuda.FeedForwardKernels</c>: the training kernels;
+/// <c>Cuda.DecodeKernels</c>: the decode ones), with the CPU reference of the same sizes. Forward: GateGemm, TopKSelect,
+/// Windows (into a [tokens, WindowStarts] int table), Up, Down; backward: BackwardGh, BackwardGx, BackwardWeights, the
+/// same parameters for MoC and the dense twin (whose GEMMs ignore index and start). Decode: DecodeGateTopK (the gate
+/// GEMV whose last block selects), DecodeUpDown.
 /// </summary>
 internal sealed record FfnKernels(
-    string Model, int Hidden, int Intermediate, int TopK, bool Bf16, int WindowStarts,
-    Kernel GateGemm, Kernel TopKSelect, Kernel Windows, Kernel Up, Kernel Down,
-    Kernel DecodeGateTopK, Kernel DecodeUpDown,
-    Kernel BackwardGh, Kernel BackwardGx, Kernel BackwardWeights,
-    CpuForward Forward, CpuBackward Backward)
+    string Model, int Hidden, int Intermediate, int TopK, FeedForwardKernelTable Train,
+    KernelLaunch DecodeGateTopK, KernelLaunch DecodeUpDown, CpuForward Forward, CpuBackward Backward)
 {
     /// <summary>The dense SwiGLU twin (K = d_ff).</summary>
-    public bool Dense => TopK == Intermediate;
+    public bool Dense => Train.Dense;
+
+    /// <summary>Whether the forward and decode kernels read bf16 weights (the backward kernels read fp32).</summary>
+    public bool Bf16 => Train.WeightElement == DeviceElement.BFloat16;
 
     /// <summary>"bf16" or "fp32": how W_g, W_u, W_d^T are stored for the forward and decode kernels.</summary>
     public string WeightType => Bf16 ? "bf16" : "fp32";
 
+    public int WindowStarts => Train.WindowStarts;
+    public KernelLaunch GateGemm => Train.GateGemm;
+    public KernelLaunch TopKSelect => Train.TopK;
+    public KernelLaunch Windows => Train.Windows;
+    public KernelLaunch Up => Train.Up;
+    public KernelLaunch Down => Train.Down;
+    public KernelLaunch BackwardGh => Train.Gh;
+    public KernelLaunch BackwardGx => Train.Gx;
+    public KernelLaunch BackwardWeights => Train.Weights;
+
     /// <summary>The record for a model whose feed-forward sizes are <typeparamref name="TShape"/>.</summary>
-    public static FfnKernels Create<TShape>(string model, bool bf16, int windowStarts, Kernel gateGemm, Kernel topK, Kernel windows,
-        Kernel up, Kernel down, Kernel decodeGateTopK, Kernel decodeUpDown, Kernel gh, Kernel gx, Kernel weights)
+    public static FfnKernels Create<TShape>(FeedForwardKernelTable train, DecodeKernelTable decode)
         where TShape : struct, IFeedForwardShape =>
-        new(model, TShape.Hidden, TShape.Intermediate, TShape.TopK, bf16, windowStarts, gateGemm, topK, windows, up, down,
-            decodeGateTopK, decodeUpDown, gh, gx, weights,
+        new(train.Model, TShape.Hidden, TShape.Intermediate, TShape.TopK, train, decode.GateTopK, decode.UpDown,
             (n, x, w, y, saved) => MoCFeedForward<TShape, ushort>.Forward(n, x, w, y, saved,
                 new float[MoCFeedForward<TShape, ushort>.GateScratchLength(n)]),
             (n, x, w, saved, gy, gx, grads) => MoCFeedForward<TShape, ushort>.Backward(n, x, w, saved, gy, gx, grads,
@@ -73,13 +76,13 @@ internal sealed class GpuKernels : IDisposable
 
     /// <summary>Queues <paramref name="kernel"/> for <paramref name="tokens"/> tokens on the default stream, with its
     /// parameters in declaration order.</summary>
-    public void Launch(Kernel kernel, int tokens, KernelArguments arguments)
+    public void Launch(KernelLaunch kernel, int tokens, KernelArguments arguments)
     {
         var (x, y) = kernel.Grid(tokens);
         Get(kernel).Launch(new Dim3(x, y), new Dim3(kernel.Block), kernel.DynamicSharedBytes, null, arguments);
     }
 
-    private CudaKernel Get(Kernel kernel)
+    private CudaKernel Get(KernelLaunch kernel)
     {
         if (_kernels.TryGetValue(kernel.Name, out var found)) return found;
         if (!_modules.TryGetValue(kernel.Unit, out var module))
@@ -88,7 +91,7 @@ internal sealed class GpuKernels : IDisposable
             _modules.Add(kernel.Unit, module);
         }
         var function = module.GetKernel(kernel.Name);
-        if (kernel.NeedsOptIn) function.SetMaxDynamicSharedMemory(kernel.DynamicSharedBytes);
+        if (kernel.DynamicSharedBytes > 0) function.SetMaxDynamicSharedMemory(kernel.DynamicSharedBytes); // as CudaKernelDevice
         _kernels.Add(kernel.Name, function);
         return function;
     }

@@ -47,6 +47,11 @@ internal static class DecoderBuild
         (MoCGen.Inference.DecodeKernelTable)Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Cuda", throwOnError: true)!
             .GetProperty("DecodeKernels")!.GetValue(null)!;
 
+    /// <summary>The model's generated <c>Cuda.FeedForwardKernels</c> table.</summary>
+    public static MoCGen.Inference.FeedForwardKernelTable FeedForwardKernels(ModelPlan plan) =>
+        (MoCGen.Inference.FeedForwardKernelTable)Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Cuda", throwOnError: true)!
+            .GetProperty("FeedForwardKernels")!.GetValue(null)!;
+
     /// <summary>The model's <c>Cuda.DecoderLaunch</c> class.</summary>
     public static Type Launch(ModelPlan plan) => Assembly(plan).GetType("KernelDemo." + plan.Shape.Name + "+Cuda+DecoderLaunch", throwOnError: true)!;
 

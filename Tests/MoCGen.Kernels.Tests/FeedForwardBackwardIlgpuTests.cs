@@ -176,24 +176,25 @@ public sealed class FeedForwardBackwardIlgpuTests(ITestOutputHelper output)
             {
                 int tile = Const(kernels, "TILE");
                 var group = new Index2D(Const(kernels, "GEMM_THREADS"), 1);
-                var gh = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "DenseGh"));
-                var gxKernel = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, int>>(kernels, "DenseGx"));
+                using var bnone = accelerator.Allocate1D<int>(1); // index and start: unused by the dense GEMMs
+                var gh = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "DenseGh"));
+                var gxKernel = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "DenseGx"));
                 gh(new KernelConfig(new Index2D((f + tile - 1) / tile, (n + tile - 1) / tile), group),
-                    bwd.View, bgate.View, bup.View, bgy.View, bgg.View, bgu.View, bh.View, n);
+                    bwd.View, bgy.View, bnone.View, bnone.View, bgate.View, bup.View, bgg.View, bgu.View, bh.View, n);
                 accelerator.Synchronize();
                 output.WriteLine($"dense gh GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
                 clock.Restart();
                 gxKernel(new KernelConfig(new Index2D((d + tile - 1) / tile, (n + tile - 1) / tile), group),
-                    bwg.View, bwu.View, bgg.View, bgu.View, bgx.View, n);
+                    bwg.View, bwu.View, bnone.View, bnone.View, bgg.View, bgu.View, bgx.View, n);
                 accelerator.Synchronize();
                 output.WriteLine($"dense gx GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
                 clock.Restart();
-                var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>,
-                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "WeightsGemm"));
+                var weights = accelerator.LoadStreamKernel(Kernel<Action<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(kernels, "WeightsGemm"));
                 weights(new KernelConfig(new Index2D((d + tile - 1) / tile, (f + tile - 1) / tile), group),
-                    bx.View, bgy.View, bindex.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
+                    bx.View, bgy.View, bindex.View, bnone.View, bgg.View, bgu.View, bh.View, bdwg.View, bdwu.View, bdwd.View, n);
                 accelerator.Synchronize();
                 output.WriteLine($"dense weight GEMM {clock.Elapsed.TotalMilliseconds:F0} ms");
             }

@@ -369,6 +369,8 @@ public static class FeedForwardKernelEmitter
         FeedForwardBackwardEmitter.AppendSource(sb, plan);
         FeedForwardBackwardEmitter.AppendLaunchTable(sb, plan);
         sb.Append('\n');
+        AppendFeedForwardKernelTable(sb, plan);
+        sb.Append('\n');
 
         sb.Append("        /// <summary>The decoder kernels around the feed-forward blocks (embedding, RMSNorm, projections, RoPE, attention over the\n");
         sb.Append(Bf16(s)
@@ -383,6 +385,35 @@ public static class FeedForwardKernelEmitter
         sb.Append("    public static global::MoCGen.Inference.DecodeKernelTable GpuDecodeKernels => Cuda.DecodeKernels;\n");
         sb.Append("}\n");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Appends <c>FeedForwardKernels</c>: the training kernels of the feed-forward block in launch order (forward, then
+    /// backward), each with its CUDA source unit and its ILGPU twin, for MoCGen.Inference.FeedForwardKernelTable.
+    /// </summary>
+    private static void AppendFeedForwardKernelTable(StringBuilder sb, ModelPlan plan)
+    {
+        bool dense = FeedForwardBackwardEmitter.IsDense(plan.Shape);
+        void Launch(string table, string kernel, string unit, string ilgpu, bool last = false) =>
+            sb.Append("            new(").Append(table).Append('.').Append(kernel).Append("Kernel, \"").Append(unit).Append("\", \"").Append(ilgpu).Append("\", ")
+              .Append(table).Append('.').Append(kernel).Append("Block, 0, ").Append(table).Append('.').Append(kernel).Append("Grid)")
+              .Append(last ? ");\n" : ",\n");
+        sb.Append("        /// <summary>\n");
+        sb.Append("        /// The training kernels of this model's feed-forward block in launch order, each with its CUDA source unit and its ILGPU\n");
+        sb.Append("        /// twin (MoCGen.Inference.FeedForwardKernelTable: forward GateGemm, TopK, Windows, Up, Down; backward Gh, Gx, Weights")
+            .Append(dense ? ", here the dense twin's tiled GEMMs" : "").Append(").\n");
+        sb.Append("        /// </summary>\n");
+        sb.Append("        public static global::MoCGen.Inference.FeedForwardKernelTable FeedForwardKernels { get; } = new(\n");
+        sb.Append("            \"").Append(FullName(plan.Shape)).Append("\", FeedForwardBackwardLaunch.Dense, FeedForwardLaunch.WindowStarts,\n");
+        Launch("FeedForwardLaunch", "GateGemm", "FeedForward", "GateGemm");
+        Launch("FeedForwardLaunch", "TopK", "FeedForward", "TopKSelect");
+        Launch("FeedForwardLaunch", "Windows", "FeedForward", "WindowStarts");
+        Launch("FeedForwardLaunch", "Up", "FeedForward", "Up");
+        Launch("FeedForwardLaunch", "Down", "FeedForward", "Down");
+        Launch("FeedForwardBackwardLaunch", "Gh", "FeedForwardBackward", dense ? "Backward.DenseGh" : "Backward.Gh");
+        Launch("FeedForwardBackwardLaunch", "Gx", "FeedForwardBackward", dense ? "Backward.DenseGx" : "Backward.GxByWindows");
+        Launch("FeedForwardBackwardLaunch", "Weights", "FeedForwardBackward", dense ? "Backward.WeightsGemm" : "Backward.WeightsByChannel", last: !Bf16(plan.Shape));
+        if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
     }
 
     /// <summary>
