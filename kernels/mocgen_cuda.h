@@ -183,6 +183,23 @@ static __device__ __forceinline__ int mocgen_ctz(unsigned int v)
     return __builtin_ctz(v);
 #endif
 }
+/// Four floats at p (16-byte aligned; shared or global memory) with one 128-bit load. clang splits a plain struct
+/// copy into four 32-bit loads, so under clang the load goes through a vector type (ld.shared.v4.f32 / ld.global.v4.f32).
+static __device__ __forceinline__ float4 mocgen_load_f4(const float* p)
+{
+#if defined(__NVCC__)
+    return *reinterpret_cast<const float4*>(p);
+#else
+    typedef float mocgen_f4v __attribute__((ext_vector_type(4)));
+    const mocgen_f4v v = *reinterpret_cast<const mocgen_f4v*>(p);
+    float4 r;
+    r.x = v.x;
+    r.y = v.y;
+    r.z = v.z;
+    r.w = v.w;
+    return r;
+#endif
+}
 /// SiLU(z) = z * sigmoid(z) with one ex2.approx and one div.approx.
 static __device__ __forceinline__ float mocgen_silu(float z) { return mocgen_div(z, 1.0f + mocgen_exp(-z)); }
 static __device__ __forceinline__ float mocgen_sigmoid(float z) { return mocgen_div(1.0f, 1.0f + mocgen_exp(-z)); }

@@ -116,6 +116,7 @@ public sealed class FeedForwardCudaTests
             foreach (var kernel in new[] { "_gate_gemm", "_topk", "_windows", "_up", "_down" })
                 Assert.Contains(".entry " + prefix + kernel + "(", text);
             Assert.DoesNotContain(".local", text); // the unrolled per-thread slots and sums stay in registers
+            Assert.Contains("ld.shared.v4.f32", text); // the gate GEMM reads its operands 16 bytes at a time
             Assert.DoesNotContain("__nv_", text); // no libdevice call left: the driver can JIT-load the PTX as it is
         }
     }

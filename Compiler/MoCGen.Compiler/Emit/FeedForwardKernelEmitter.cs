@@ -22,8 +22,8 @@ public static class FeedForwardKernelEmitter
     /// <summary>Gate GEMM threads per block.</summary>
     public const int GemmThreads = 256;
 
-    /// <summary>Gate GEMM static shared memory, bytes: two transposed slices, rows padded by one.</summary>
-    public const int GemmSharedBytes = 2 * GemmK * (Tile + 1) * 4;
+    /// <summary>Gate GEMM static shared memory, bytes: two transposed slices, rows padded by four (16-byte aligned).</summary>
+    public const int GemmSharedBytes = 2 * GemmK * (Tile + 4) * 4;
 
     /// <summary>Channels a Top-K thread should hold at most (in registers), while 1024 threads suffice.</summary>
     public const int SelectChunkTarget = 24;

@@ -10,6 +10,10 @@ typedef __SIZE_TYPE__ size_t;
 #define __constant__ __attribute__((constant))
 #define __forceinline__ __inline__ __attribute__((always_inline))
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
+#define __align__(n) __attribute__((aligned(n)))
+struct __align__(16) float4 { float x, y, z, w; };
+typedef float mocgen_f4v __attribute__((ext_vector_type(4)));
+static __device__ __forceinline__ float4 mocgen_load_f4(const float* p) { const mocgen_f4v v = *reinterpret_cast<const mocgen_f4v*>(p); float4 r; r.x = v.x; r.y = v.y; r.z = v.z; r.w = v.w; return r; }
 #include "__clang_cuda_builtin_vars.h"
 #include "__clang_cuda_libdevice_declares.h"
 #include "__clang_cuda_device_functions.h"
