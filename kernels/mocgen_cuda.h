@@ -200,6 +200,17 @@ static __device__ __forceinline__ float4 mocgen_load_f4(const float* p)
     return r;
 #endif
 }
+/// Copies 16 bytes from src to dst (both 16-byte aligned; any memory) with one 128-bit load and one 128-bit store
+/// (under clang through a vector type, as in mocgen_load_f4).
+static __device__ __forceinline__ void mocgen_copy16(void* dst, const void* src)
+{
+#if defined(__NVCC__)
+    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+#else
+    typedef unsigned int mocgen_u4v __attribute__((ext_vector_type(4)));
+    *reinterpret_cast<mocgen_u4v*>(dst) = *reinterpret_cast<const mocgen_u4v*>(src);
+#endif
+}
 /// SiLU(z) = z * sigmoid(z) with one ex2.approx and one div.approx.
 static __device__ __forceinline__ float mocgen_silu(float z) { return mocgen_div(z, 1.0f + mocgen_exp(-z)); }
 static __device__ __forceinline__ float mocgen_sigmoid(float z) { return mocgen_div(1.0f, 1.0f + mocgen_exp(-z)); }

@@ -107,6 +107,8 @@ public sealed class FeedForwardDecodeCudaTests
             foreach (var kernel in new[] { "_decode_gate_topk", "_decode_up_down" })
                 Assert.Contains(".entry " + prefix + kernel, text);
             Assert.DoesNotContain(".local", text); // the keys of the selection stay in registers
+            if (weights == StoredPrecision.BFloat16 && d % 8 == 0)
+                Assert.Contains("st.shared.v4.u32", text); // the up/down tile is staged 16 bytes at a time
             Assert.DoesNotContain("__nv_", text); // no libdevice call left: the driver can JIT-load the PTX as it is
         }
     }
