@@ -251,7 +251,7 @@ internal static class Checks
         using (var bdwg = gpu.Upload<float>(dwg0))
         using (var bdwu = gpu.Upload<float>(dwu0))
         using (var bdwd = gpu.Upload<float>(dwd0))
-        using (var bstart = gpu.Allocate<int>(Math.Max(1L, (long)n * m.WindowStarts))) // MoC: the window-start table
+        using (var bstart = gpu.Allocate<int>((long)n * m.WindowStarts)) // the window-start table (unused by the dense GEMMs)
         {
             // One sequence for MoC and the dense twin (whose GEMMs take index and start too, unused).
             using var windows = new KernelArguments().Add(bindex).Add(bstart).Add(n); // the forward's table

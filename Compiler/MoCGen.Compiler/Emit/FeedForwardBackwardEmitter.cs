@@ -8,7 +8,7 @@ namespace MoCGen.Compiler.Emit;
 /// Renders the MoC feed-forward backward kernels from Templates/FeedForwardBackward.scriban: as CUDA C (for
 /// <c>&lt;Model&gt;.Cuda.g.cs</c>, with <see cref="AppendLaunchTable"/>) and as the ILGPU C# class <c>Backward</c>
 /// nested in the model's <c>Ilgpu</c> class. Launch order for MoC: gh (a sampled product, with gg, gu, h), gx (a
-/// windowed product), then the weight-gradient kernel (by windows of channels and tiles of columns); the first two read
+/// windowed product), then the weight-gradient kernel (by windows of channels and tiles of columns); all three read
 /// the forward's window-start table. The dense twin (TopK == Intermediate) runs three tiled GEMMs instead:
 /// gh (with the gg, gu, h epilogue), gx, and the weight gradients. No kernel adds atomically: deterministic.
 /// </summary>

@@ -314,7 +314,7 @@ public static class FeedForwardKernelEmitter
         Kernel(sb, "TopK", prefix + "_topk", select, SelectSharedBytes(s.Intermediate),
             $"g [tokens, {s.Intermediate}] -> index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}]; one block per token.",
             "(tokens, 1)");
-        sb.Append("            /// <summary>Window starts per token: the start table Windows writes (and Up, Down and the backward's Gh and Gx read) is [tokens, WindowStarts] ints.</summary>\n");
+        sb.Append("            /// <summary>Window starts per token: the start table Windows writes (and Up, Down and the backward's Gh, Gx and Weights read) is [tokens, WindowStarts] ints.</summary>\n");
         sb.Append("            public const int WindowStarts = ").Append(Int(SparseTiles.WindowStarts(s))).Append(";\n\n");
         Kernel(sb, "Windows", WindowsKernel(s), SparseTiles.WindowThreads, 0,
             $"index [tokens, {s.TopK}] -> start [tokens, {SparseTiles.WindowStarts(s)}] (each token's first slot per window of {SparseTiles.Window} channels); one block per token.",
@@ -394,10 +394,7 @@ public static class FeedForwardKernelEmitter
     private static void AppendFeedForwardKernelTable(StringBuilder sb, ModelPlan plan)
     {
         bool dense = FeedForwardBackwardEmitter.IsDense(plan.Shape);
-        void Launch(string table, string kernel, string unit, string ilgpu, bool last = false) =>
-            sb.Append("            new(").Append(table).Append('.').Append(kernel).Append("Kernel, \"").Append(unit).Append("\", \"").Append(ilgpu).Append("\", ")
-              .Append(table).Append('.').Append(kernel).Append("Block, 0, ").Append(table).Append('.').Append(kernel).Append("Grid)")
-              .Append(last ? ");\n" : ",\n");
+        void Launch(string table, string kernel, string unit, string ilgpu) => AppendLaunch(sb, table, kernel, unit, ilgpu, "0");
         sb.Append("        /// <summary>\n");
         sb.Append("        /// The training kernels of this model's feed-forward block in launch order, each with its CUDA source unit and its ILGPU\n");
         sb.Append("        /// twin (MoCGen.Inference.FeedForwardKernelTable: forward GateGemm, TopK, Windows, Up, Down; backward Gh, Gx, Weights")
@@ -412,8 +409,26 @@ public static class FeedForwardKernelEmitter
         Launch("FeedForwardLaunch", "Down", "FeedForward", "Down");
         Launch("FeedForwardBackwardLaunch", "Gh", "FeedForwardBackward", dense ? "Backward.DenseGh" : "Backward.Gh");
         Launch("FeedForwardBackwardLaunch", "Gx", "FeedForwardBackward", dense ? "Backward.DenseGx" : "Backward.GxByWindows");
-        Launch("FeedForwardBackwardLaunch", "Weights", "FeedForwardBackward", dense ? "Backward.WeightsGemm" : "Backward.WeightsByChannel", last: !Bf16(plan.Shape));
-        if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
+        Launch("FeedForwardBackwardLaunch", "Weights", "FeedForwardBackward", dense ? "Backward.WeightsGemm" : "Backward.WeightsByChannel");
+        CloseKernelTable(sb, plan.Shape);
+    }
+
+    /// <summary>Appends one <c>KernelLaunch</c> of a generated kernel table: the kernel <paramref name="kernel"/> of the
+    /// launch table class <paramref name="table"/>, its CUDA unit, its ILGPU twin and its dynamic shared memory.</summary>
+    private static void AppendLaunch(StringBuilder sb, string table, string kernel, string unit, string ilgpu, string dynamicBytes) =>
+        sb.Append("            new(").Append(table).Append('.').Append(kernel).Append("Kernel, \"").Append(unit).Append("\", \"").Append(ilgpu).Append("\", ")
+          .Append(table).Append('.').Append(kernel).Append("Block, ").Append(dynamicBytes).Append(", ").Append(table).Append('.').Append(kernel).Append("Grid),\n");
+
+    /// <summary>Ends a generated kernel table after its last launch: the weights' element type where it is not fp32.</summary>
+    private static void CloseKernelTable(StringBuilder sb, PlanShape shape)
+    {
+        if (Bf16(shape))
+        {
+            sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
+            return;
+        }
+        sb.Length -= 2; // the last launch's ",\n"
+        sb.Append(");\n");
     }
 
     /// <summary>
@@ -422,10 +437,7 @@ public static class FeedForwardKernelEmitter
     /// </summary>
     private static void AppendDecodeKernelTable(StringBuilder sb, ModelPlan plan)
     {
-        void Launch(string table, string kernel, string unit, string ilgpu, string dynamicBytes, bool last = false) =>
-            sb.Append("            new(").Append(table).Append('.').Append(kernel).Append("Kernel, \"").Append(unit).Append("\", \"").Append(ilgpu).Append("\", ")
-              .Append(table).Append('.').Append(kernel).Append("Block, ").Append(dynamicBytes).Append(", ").Append(table).Append('.').Append(kernel).Append("Grid)")
-              .Append(last ? ");\n" : ",\n");
+        void Launch(string table, string kernel, string unit, string ilgpu, string dynamicBytes) => AppendLaunch(sb, table, kernel, unit, ilgpu, dynamicBytes);
         sb.Append("        /// <summary>\n");
         sb.Append("        /// One GPU decode step of this model (MoCGen.Inference.GpuDecodeSession): the decoder kernels around the feed-forward\n");
         sb.Append("        /// decode kernels, each with its CUDA source unit (<c>&lt;Unit&gt;Source</c>) and its ILGPU twin")
@@ -442,7 +454,7 @@ public static class FeedForwardKernelEmitter
         Launch("DecoderLaunch", "ResidualNorm", "Decoder", "Decoder.ResidualNorm", "0");
         Launch("DecoderLaunch", "LmHead", "Decoder", "Decoder.LmHead", "0");
         Launch("FeedForwardDecodeLaunch", "GateTopK", "FeedForwardDecode", "Decode.GateTopK", "0");
-        Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes", last: !Bf16(plan.Shape));
-        if (Bf16(plan.Shape)) sb.Append("            global::MoCGen.Inference.DeviceElement.BFloat16);\n");
+        Launch("FeedForwardDecodeLaunch", "UpDown", "FeedForwardDecode", "Decode.UpDownTiled", "FeedForwardDecodeLaunch.UpDownDynamicSharedBytes");
+        CloseKernelTable(sb, plan.Shape);
     }
 }
