@@ -71,6 +71,10 @@ def main():
     print("\n".join(lines))
     print()
 
+    bandwidth = find(torch, "bandwidth")
+    if bandwidth:
+        print(f"memory, measured with PyTorch: read {bandwidth['read_gb_per_s']:.0f} GB/s (a 1 GiB sum), "
+              f"copy {bandwidth['copy_gb_per_s']:.0f} GB/s (1 GiB read + 1 GiB written)")
     for r in (dec16, find(ours, "ffn-decode", "fp32")):
         if r is None:
             continue
@@ -85,6 +89,8 @@ def main():
                 verdicts.append(("decode bf16 bandwidth", ok))
         else:
             line += " (peak bandwidth unknown: the driver did not report the memory clock or bus width)"
+        if bandwidth and bandwidth.get("read_gb_per_s"):
+            line += f" ({100 * r['gb_per_s'] / bandwidth['read_gb_per_s']:.1f}% of the {bandwidth['read_gb_per_s']:.0f} GB/s measured for a PyTorch sum of 1 GiB)"
         print(line)
     if train is not None:
         print(f"train fp32: forward {train.get('forward_us', float('nan')):.0f} us + backward {train.get('backward_us', float('nan')):.0f} us per step of {train['tokens']} tokens")

@@ -44,6 +44,17 @@ def main():
     print(json.dumps({"suite": "device", "name": props.name, "torch": torch.__version__, "sm": f"{props.major}.{props.minor}",
                       "multiprocessors": props.multi_processor_count}), flush=True)
 
+    # What this GPU's memory delivers to a plain kernel: a read of 1 GiB (a sum) and a copy of 1 GiB (read + write).
+    # The decode target is against the spec peak; these say how far from it a simple streaming kernel gets.
+    src = torch.randn(1 << 29, device=dev, dtype=torch.bfloat16)
+    dst = torch.empty_like(src)
+    nbytes = src.numel() * src.element_size()
+    read_us = timed(lambda: src.sum(dtype=torch.float32), inner=10, repeats=args.repeats)
+    copy_us = timed(lambda: dst.copy_(src), inner=10, repeats=args.repeats)
+    print(json.dumps({"suite": "bandwidth", "implementation": "pytorch", "bytes": nbytes, "read_us": read_us,
+                      "read_gb_per_s": nbytes / read_us / 1e3, "copy_us": copy_us, "copy_gb_per_s": 2 * nbytes / copy_us / 1e3}), flush=True)
+    del src, dst
+
     # Decode: one token, bf16 weights. Bytes that must be read: all three matrices.
     for dtype, tag, size in ((torch.bfloat16, "bf16", 2), (torch.float32, "fp32", 4)):
         wg = torch.randn(f, d, device=dev, dtype=dtype) * 0.02
