@@ -200,17 +200,27 @@ static __device__ __forceinline__ float4 mocgen_load_f4(const float* p)
     return r;
 #endif
 }
-/// Copies 16 bytes from src to dst (both 16-byte aligned; any memory) with one 128-bit load and one 128-bit store
-/// (under clang through a vector type, as in mocgen_load_f4).
-static __device__ __forceinline__ void mocgen_copy16(void* dst, const void* src)
+/// Four floats at p (16-byte aligned) into out[0..3], with one 128-bit load.
+static __device__ __forceinline__ void mocgen_load_f32x4(const float* p, float out[4])
 {
-#if defined(__NVCC__)
-    *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-#else
-    typedef unsigned int mocgen_u4v __attribute__((ext_vector_type(4)));
-    *reinterpret_cast<mocgen_u4v*>(dst) = *reinterpret_cast<const mocgen_u4v*>(src);
-#endif
+    const float4 v = mocgen_load_f4(p);
+    out[0] = v.x;
+    out[1] = v.y;
+    out[2] = v.z;
+    out[3] = v.w;
 }
+/// 16 bytes held in registers (under clang a vector type: a struct copy would be split into four 32-bit accesses).
+#if defined(__NVCC__)
+typedef uint4 mocgen_u128;
+#else
+typedef unsigned int mocgen_u128 __attribute__((ext_vector_type(4)));
+#endif
+/// The 16 bytes at p (16-byte aligned; any memory) with one 128-bit load.
+static __device__ __forceinline__ mocgen_u128 mocgen_load16(const void* p) { return *reinterpret_cast<const mocgen_u128*>(p); }
+/// Stores 16 bytes at p (16-byte aligned; any memory) with one 128-bit store.
+static __device__ __forceinline__ void mocgen_store16(void* p, mocgen_u128 v) { *reinterpret_cast<mocgen_u128*>(p) = v; }
+/// Copies 16 bytes from src to dst (both 16-byte aligned; any memory) with one 128-bit load and one 128-bit store.
+static __device__ __forceinline__ void mocgen_copy16(void* dst, const void* src) { mocgen_store16(dst, mocgen_load16(src)); }
 /// SiLU(z) = z * sigmoid(z) with one ex2.approx and one div.approx.
 static __device__ __forceinline__ float mocgen_silu(float z) { return mocgen_div(z, 1.0f + mocgen_exp(-z)); }
 static __device__ __forceinline__ float mocgen_sigmoid(float z) { return mocgen_div(1.0f, 1.0f + mocgen_exp(-z)); }

@@ -77,7 +77,9 @@ public sealed class FeedForwardCudaTests
             Assert.Contains("mocgen_bf16_to_float(", cuda);
             Assert.DoesNotContain("const float* __restrict__ wu", cuda);
         }
-        Assert.Contains("mocgen_load_bf16x8(", FeedForwardKernelEmitter.RenderDecodeCuda(plan)); // decode, d = 200: 16-byte loads
+        var decode = FeedForwardKernelEmitter.RenderDecodeCuda(plan);
+        Assert.Contains("mocgen_load_bf16x4(wg", decode); // decode gate, d = 200: 8-byte loads (x then comes 16 bytes a lane)
+        Assert.Contains("mocgen_load16(wu", decode);       // up/down staging: 16-byte copies
         // The forward and decode kernels (the backward and decoder kernels, nested after them, store fp32 for now).
         var whole = FeedForwardKernelEmitter.RenderIlgpu(plan);
         var ilgpu = whole.Substring(0, whole.IndexOf("public static class Backward", StringComparison.Ordinal));

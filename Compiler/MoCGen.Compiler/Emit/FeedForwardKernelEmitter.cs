@@ -64,7 +64,7 @@ public static class FeedForwardKernelEmitter
     public static bool Bf16(PlanShape shape) => shape.Weights == StoredPrecision.BFloat16;
 
     /// <summary>
-    /// Contiguous weights one lane reads at once in the decode gate GEMV and up product (one wide load in
+    /// Contiguous weights one lane reads at once in the decoder's projections (one wide load in
     /// CUDA): for bf16 the largest of 8, 4, 2 dividing d (16, 8 or 4 bytes); fp32 loads one (a warp already reads
     /// 128 bytes at a time). Every weight tensor starts at a multiple of d elements, so the loads stay aligned.
     /// </summary>
@@ -95,6 +95,46 @@ public static class FeedForwardKernelEmitter
 
     /// <summary>Decode gate GEMV: columns of x staged in shared memory at a time (all of d up to 1024).</summary>
     public static int DecodeGemvChunk(int hidden) => hidden < 1024 ? hidden : 1024;
+
+    /// <summary>
+    /// Decode gate GEMV: contiguous weights a lane reads at once, 4 where d allows (8 bytes of bf16 or 16 of fp32 in one
+    /// load), else 2 (bf16) or 1. Not 8: the lane's x then spans 32 bytes, and the warp's 16-byte shared loads of x
+    /// would conflict two ways; with 4, a quarter-warp reads 128 contiguous bytes. Every weight tensor starts at a
+    /// multiple of d elements, so the loads stay aligned.
+    /// </summary>
+    public static int DecodeGemvVector(PlanShape shape) =>
+        shape.Hidden % 4 == 0 ? 4 : Bf16(shape) && shape.Hidden % 2 == 0 ? 2 : 1;
+
+    /// <summary>Decode gate GEMV: loads a lane issues for one chunk of its row before it uses any (one per
+    /// <see cref="DecodeGemvLanes"/> x vector columns): that many in flight, not one load and a wait at a time.</summary>
+    public static int DecodeGemvLoads(PlanShape shape)
+    {
+        int segment = DecodeGemvLanes * DecodeGemvVector(shape);
+        return (DecodeGemvChunk(shape.Hidden) + segment - 1) / segment;
+    }
+
+    /// <summary>Whether every chunk of the decode gate GEMV is whole and its loads cover it exactly (no guards).</summary>
+    public static bool DecodeGemvWhole(PlanShape shape)
+    {
+        int chunk = DecodeGemvChunk(shape.Hidden);
+        return shape.Hidden % chunk == 0 && chunk % (DecodeGemvLanes * DecodeGemvVector(shape)) == 0;
+    }
+
+    /// <summary>
+    /// Decode up/down: stored weights one staging copy moves, 16 bytes where d allows (8 bf16 or 4 fp32, one
+    /// 128-bit load and store in CUDA), else 1. A row starts at a multiple of d elements, so the copies stay aligned.
+    /// </summary>
+    public static int DecodeCopyVector(PlanShape shape)
+    {
+        int perCopy = Bf16(shape) ? 8 : 4;
+        return shape.Hidden % perCopy == 0 ? perCopy : 1;
+    }
+
+    /// <summary>Decode up/down: copies (and index reads) a thread issues before it stores any.</summary>
+    public const int DecodeStageLoads = 8;
+
+    /// <summary>Decode up/down: columns of a staged row a lane reads before it multiplies any, in the up product.</summary>
+    public const int DecodeUpLoads = 8;
 
     /// <summary>Decode up/down: d_ff channels per block (whole warps of the block flag them: a multiple of 32, at most
     /// <see cref="DecodeUpDownThreads"/>).</summary>
@@ -155,6 +195,13 @@ public static class FeedForwardKernelEmitter
         public int GemvRows { get; set; }
         public int GemvLanes { get; set; }
         public int GemvChunk { get; set; }
+        public int GemvVec { get; set; }
+        public int GemvLoads { get; set; }
+        public bool GemvWhole { get; set; }
+        public int CopyVec { get; set; }
+        public int StageLoads { get; set; }
+        public int UpLoads { get; set; }
+        public bool UpWhole { get; set; }
         public int SelectThreads { get; set; }
         public int SelectChunk { get; set; }
         public int SelectBinShift { get; set; }
@@ -162,7 +209,6 @@ public static class FeedForwardKernelEmitter
         public int TileRows { get; set; }
         public int UpDownThreads { get; set; }
         public bool Bf16 { get; set; }
-        public int UpVec { get; set; }
         public string Target { get; set; } = "";
         public int SharedOptin { get; set; }
         public int SharedBudget { get; set; }
@@ -235,6 +281,13 @@ public static class FeedForwardKernelEmitter
             GemvRows = DecodeGemvRows,
             GemvLanes = DecodeGemvLanes,
             GemvChunk = DecodeGemvChunk(s.Hidden),
+            GemvVec = DecodeGemvVector(s),
+            GemvLoads = DecodeGemvLoads(s),
+            GemvWhole = DecodeGemvWhole(s),
+            CopyVec = DecodeCopyVector(s),
+            StageLoads = DecodeStageLoads,
+            UpLoads = DecodeUpLoads,
+            UpWhole = s.Hidden % (32 * DecodeUpLoads) == 0,
             SelectThreads = DecodeGemvThreads,
             SelectChunk = (s.Intermediate + DecodeGemvThreads - 1) / DecodeGemvThreads,
             SelectBinShift = SelectBinShift,
@@ -242,7 +295,6 @@ public static class FeedForwardKernelEmitter
             TileRows = tile.Rows,
             UpDownThreads = DecodeUpDownThreads,
             Bf16 = Bf16(s),
-            UpVec = WeightVector(s),
             Target = tile.Target.Arch,
             SharedOptin = tile.Target.SharedPerBlockOptin,
             SharedBudget = tile.BudgetBytes,

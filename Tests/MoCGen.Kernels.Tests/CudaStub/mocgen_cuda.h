@@ -12,10 +12,13 @@ typedef __SIZE_TYPE__ size_t;
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
 #define __align__(n) __attribute__((aligned(n)))
 struct __align__(16) float4 { float x, y, z, w; };
-typedef unsigned int mocgen_u4v __attribute__((ext_vector_type(4)));
-static __device__ __forceinline__ void mocgen_copy16(void* dst, const void* src) { *reinterpret_cast<mocgen_u4v*>(dst) = *reinterpret_cast<const mocgen_u4v*>(src); }
+typedef unsigned int mocgen_u128 __attribute__((ext_vector_type(4)));
+static __device__ __forceinline__ mocgen_u128 mocgen_load16(const void* p) { return *reinterpret_cast<const mocgen_u128*>(p); }
+static __device__ __forceinline__ void mocgen_store16(void* p, mocgen_u128 v) { *reinterpret_cast<mocgen_u128*>(p) = v; }
+static __device__ __forceinline__ void mocgen_copy16(void* dst, const void* src) { mocgen_store16(dst, mocgen_load16(src)); }
 typedef float mocgen_f4v __attribute__((ext_vector_type(4)));
 static __device__ __forceinline__ float4 mocgen_load_f4(const float* p) { const mocgen_f4v v = *reinterpret_cast<const mocgen_f4v*>(p); float4 r; r.x = v.x; r.y = v.y; r.z = v.z; r.w = v.w; return r; }
+static __device__ __forceinline__ void mocgen_load_f32x4(const float* p, float out[4]) { const float4 v = mocgen_load_f4(p); out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w; }
 #include "__clang_cuda_builtin_vars.h"
 #include "__clang_cuda_libdevice_declares.h"
 #include "__clang_cuda_device_functions.h"
