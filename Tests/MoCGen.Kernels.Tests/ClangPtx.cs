@@ -52,5 +52,31 @@ internal static class ClangPtx
         }
     }
 
+    /// <summary>The text of kernel <paramref name="name"/> in <paramref name="ptx"/> (to the next entry).</summary>
+    public static string Entry(string ptx, string name)
+    {
+        int at = ptx.IndexOf(".entry " + name + "(", StringComparison.Ordinal);
+        Assert.True(at >= 0, name + " not in the PTX");
+        int next = ptx.IndexOf(".entry ", at + 7, StringComparison.Ordinal);
+        return next < 0 ? ptx[at..] : ptx[at..next];
+    }
+
+    /// <summary>The first <paramref name="count"/> loads <paramref name="load"/> of the kernel, with none of
+    /// <paramref name="uses"/> between them.</summary>
+    public static void AssertLoadsBefore(string kernel, string load, int count, params string[] uses)
+    {
+        var lines = kernel.Split('\n');
+        int first = Array.FindIndex(lines, l => l.Contains(load, StringComparison.Ordinal));
+        Assert.True(first >= 0, load + " not found");
+        int seen = 0, i = first;
+        for (; i < lines.Length && seen < count; i++)
+        {
+            if (lines[i].Contains(load, StringComparison.Ordinal)) seen++;
+            foreach (var use in uses)
+                Assert.False(lines[i].Contains(use, StringComparison.Ordinal), $"'{use}' after {seen} of {count} {load} loads: {lines[i].Trim()}");
+        }
+        Assert.Equal(count, seen);
+    }
+
     private static string ThisFolder([CallerFilePath] string file = "") => Path.GetDirectoryName(file)!;
 }

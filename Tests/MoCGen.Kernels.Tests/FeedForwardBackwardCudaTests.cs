@@ -92,6 +92,29 @@ public sealed class FeedForwardBackwardCudaTests
     }
 
     /// <summary>With the repository's kernels/mocgen_cuda.h.</summary>
+    /// <summary>
+    /// The sparse products stage their slices of A and W through shared memory many times over (128 depth steps a
+    /// sampled block, 344 windows a windowed block at LLaMA-7B shapes): each thread must issue all its staging loads
+    /// before it stores any, or every step waits on memory once per element. fp32, 7B: the sampled products (forward
+    /// up, backward gh) load 16 elements of A and 8 of W a thread, the windowed products 8 of each W (forward down: one
+    /// W; backward gx: two).
+    /// </summary>
+    [Fact]
+    public void SparseProductsIssueEveryStagingLoadBeforeTheFirstStore()
+    {
+        var include = ClangPtx.RepositoryKernels();
+        if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
+        var plan = KernelBuild.Plan("BwdInFlight", 4096, 11008, 1376);
+        var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
+        var forward = ClangPtx.Compile(FeedForwardKernelEmitter.RenderCuda(plan), include, "7B forward");
+        var backward = ClangPtx.Compile(FeedForwardBackwardEmitter.RenderCuda(plan), include, "7B backward");
+
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(forward, prefix + "_up"), "ld.global.nc.f32", 24, "st.shared.f32", "bar.sync");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(forward, prefix + "_down"), "ld.global.nc.f32", 8, "st.shared.f32", "bar.sync");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gh"), "ld.global.nc.f32", 24, "st.shared.f32", "bar.sync");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gx"), "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
+    }
+
     [Fact]
     public void CompilesToPtxWithTheRepositoryHeader()
     {

@@ -111,36 +111,11 @@ public sealed class FeedForwardDecodeCudaTests
         Assert.Equal(8, FeedForwardKernelEmitter.DecodeGemvLoads(plan.Shape));
         var ptx = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), include, "7B bf16 decode");
         var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
-        string gate = Entry(ptx, prefix + "_decode_gate_topk"), upDown = Entry(ptx, prefix + "_decode_up_down");
+        string gate = ClangPtx.Entry(ptx, prefix + "_decode_gate_topk"), upDown = ClangPtx.Entry(ptx, prefix + "_decode_up_down");
 
-        AssertLoadsBefore(gate, "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");       // 8 bytes of bf16 a lane and load
-        AssertLoadsBefore(upDown, "ld.global.nc.v4.u32", 8, "st.shared", "bar.sync");     // 16-byte copies
+        ClangPtx.AssertLoadsBefore(gate, "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");       // 8 bytes of bf16 a lane and load
+        ClangPtx.AssertLoadsBefore(upDown, "ld.global.nc.v4.u32", 8, "st.shared", "bar.sync");     // 16-byte copies
         Assert.Contains("ld.shared.v4.f32", gate);                                        // x read 16 bytes at a time
-    }
-
-    private static string Entry(string ptx, string name)
-    {
-        int at = ptx.IndexOf(".entry " + name + "(", StringComparison.Ordinal);
-        Assert.True(at >= 0, name + " not in the PTX");
-        int next = ptx.IndexOf(".entry ", at + 7, StringComparison.Ordinal);
-        return next < 0 ? ptx[at..] : ptx[at..next];
-    }
-
-    /// <summary>The first <paramref name="count"/> loads <paramref name="load"/> of the kernel, with none of
-    /// <paramref name="uses"/> between them.</summary>
-    private static void AssertLoadsBefore(string kernel, string load, int count, params string[] uses)
-    {
-        var lines = kernel.Split('\n');
-        int first = Array.FindIndex(lines, l => l.Contains(load, StringComparison.Ordinal));
-        Assert.True(first >= 0, load + " not found");
-        int seen = 0, i = first;
-        for (; i < lines.Length && seen < count; i++)
-        {
-            if (lines[i].Contains(load, StringComparison.Ordinal)) seen++;
-            foreach (var use in uses)
-                Assert.False(lines[i].Contains(use, StringComparison.Ordinal), $"'{use}' after {seen} of {count} {load} loads: {lines[i].Trim()}");
-        }
-        Assert.Equal(count, seen);
     }
 
     private static void CompileToPtx(string includeDir, string tag)
