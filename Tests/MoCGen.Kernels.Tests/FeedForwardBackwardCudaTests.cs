@@ -97,7 +97,7 @@ public sealed class FeedForwardBackwardCudaTests
     /// sampled block, 344 windows a windowed block at LLaMA-7B shapes): each thread must issue all its staging loads
     /// before it stores any, or every step waits on memory once per element. fp32, 7B: the sampled products (forward
     /// up, backward gh) load 16 elements of A and 8 of W a thread, the windowed products 8 of each W (forward down: one
-    /// W; backward gx: two).
+    /// W; backward gx: two), and the weight-gradient kernel 8 of x and 8 of gy a 32-token chunk.
     /// </summary>
     [Fact]
     public void SparseProductsIssueEveryStagingLoadBeforeTheFirstStore()
@@ -113,6 +113,7 @@ public sealed class FeedForwardBackwardCudaTests
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(forward, prefix + "_down"), "ld.global.nc.f32", 8, "st.shared.f32", "bar.sync");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gh"), "ld.global.nc.f32", 24, "st.shared.f32", "bar.sync");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gx"), "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_weights"), "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
     }
 
     [Fact]
