@@ -76,11 +76,27 @@ public sealed class DecoderCudaTests
     }
 
     /// <summary>
-    /// bf16 plans take every weight argument as 16-bit mocgen_bf16 and read the projections' weights WEIGHT_VEC at a
-    /// time (8, 4 or 2 by d); caches, RoPE tables and activations stay float.
+    /// A projection GEMV (qkv, o_proj, lm_head) is bound by memory latency unless a lane has several loads in flight:
+    /// at d = 4096 (bf16) the PTX must issue its GEMV_LOADS = 8 weight loads before the first multiply.
+    /// </summary>
+    [Fact]
+    public void ProjectionsKeepEightLoadsInFlightPerLane()
+    {
+        var include = ClangPtx.RepositoryKernels();
+        if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
+        var plan = DecoderBuild.Plan("DecInFlight", 256, 4096, 11008, 1376, 1, 32, 32, 64, weights: StoredPrecision.BFloat16);
+        var ptx = ClangPtx.Compile(DecoderKernelEmitter.RenderCuda(plan), include, "d=4096 bf16 decoder");
+        var prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);
+        foreach (var kernel in new[] { "_qkv", "_o_proj", "_lm_head" })
+            ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + kernel), "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");
+    }
+
+    /// <summary>
+    /// bf16 plans take every weight argument as 16-bit mocgen_bf16 and read the projections' weights GEMV_VEC at a
+    /// time (4 or 2 by d); caches, RoPE tables and activations stay float. fp32 plans read 4 floats a load where d allows.
     /// </summary>
     [Theory]
-    [InlineData(64, 4, 8)]
+    [InlineData(64, 4, 4)]
     [InlineData(36, 2, 4)]
     [InlineData(90, 3, 2)]
     public void Bf16TextTakesSixteenBitWeights(int d, int heads, int vec)
@@ -89,8 +105,8 @@ public sealed class DecoderCudaTests
         var cuda = DecoderKernelEmitter.RenderCuda(plan);
         string prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);
         Assert.Contains("#include \"mocgen_bf16.h\"", cuda);
-        Assert.Contains($"static constexpr int WEIGHT_VEC = {vec};", cuda);
-        Assert.Contains($"mocgen_load_bf16x{vec}(w + r * HIDDEN + c, wr);", cuda);
+        Assert.Contains($"static constexpr int GEMV_VEC = {vec};", cuda);
+        Assert.Contains($"mocgen_load_bf16x{vec}(w + r * HIDDEN + s0, w0);", cuda);
         Assert.Contains(prefix + "_embed(const int* __restrict__ ids, const mocgen_bf16* __restrict__ table, float* __restrict__ x, int tokens)", cuda);
         Assert.Contains(prefix + "_rms_norm(const float* __restrict__ x, const mocgen_bf16* __restrict__ w,", cuda);
         Assert.Contains(prefix + "_qkv(const float* __restrict__ xin, const mocgen_bf16* __restrict__ wq, const mocgen_bf16* __restrict__ wk, const mocgen_bf16* __restrict__ wv,", cuda);
@@ -100,12 +116,12 @@ public sealed class DecoderCudaTests
 
         var ilgpu = DecoderKernelEmitter.RenderIlgpu(plan);
         Assert.Contains("public static void Qkv(ArrayView<float> xin, ArrayView<ushort> wq, ArrayView<ushort> wk, ArrayView<ushort> wv,", ilgpu);
-        Assert.Contains("Interop.IntAsFloat((uint)w[r * HIDDEN + c + " + (vec - 1) + "] << 16)", ilgpu);
+        Assert.Contains("Interop.IntAsFloat((uint)w[r * HIDDEN + s0 + " + (vec - 1) + "] << 16)", ilgpu);
         Assert.DoesNotContain("mocgen_", ilgpu);
 
         var fp32 = DecoderKernelEmitter.RenderCuda(DecoderBuild.Plan($"DecTextFp32x{d}", 97, d, 64, 8, 1, heads, 1, 16));
         Assert.DoesNotContain("mocgen_bf16", fp32);
-        Assert.DoesNotContain("WEIGHT_VEC", fp32);
+        Assert.Contains($"static constexpr int GEMV_VEC = {(d % 4 == 0 ? 4 : 1)};", fp32);
     }
 
     [Fact]
@@ -134,9 +150,9 @@ public sealed class DecoderCudaTests
             Assert.DoesNotContain("__nv_", ptx);  // no libdevice call left: the driver can JIT-load the PTX as it is
             if (bf16)
             {
-                // The projections' weight loads: 16, 8 or 4 bytes per lane (ld.global[.nc].v4/.v2.u32 or one .u32).
-                int vec = FeedForwardKernelEmitter.WeightVector(plan.Shape);
-                string load = vec == 8 ? @"ld\.global(\.nc)?\.v4\.[ub]32" : vec == 4 ? @"ld\.global(\.nc)?\.v2\.[ub]32" : @"ld\.global(\.nc)?\.[ub]32";
+                // The projections' weight loads: 8, 4 or 2 bytes per lane (ld.global[.nc].v2.u32, one .u32 or .u16).
+                int vec = FeedForwardKernelEmitter.DecodeGemvVector(plan.Shape);
+                string load = vec == 4 ? @"ld\.global(\.nc)?\.v2\.[ub]32" : vec == 2 ? @"ld\.global(\.nc)?\.[ub]32" : @"ld\.global(\.nc)?\.[ub]16";
                 Assert.Matches(load, ptx);
             }
             var prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);

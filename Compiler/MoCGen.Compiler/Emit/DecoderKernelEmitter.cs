@@ -23,6 +23,10 @@ public static class DecoderKernelEmitter
     /// <summary>Projection GEMVs: output rows per block, a warp each.</summary>
     public const int GemvWarps = 8;
 
+    /// <summary>Projection GEMVs: loads of its row a lane issues before it multiplies (that many in flight); a lane
+    /// reads <see cref="FeedForwardKernelEmitter.DecodeGemvVector"/> weights a load.</summary>
+    public const int GemvLoads = 8;
+
     /// <summary>Static shared memory of a projection GEMV block: the lanes' partial sums of every token.</summary>
     public const int GemvSharedBytes = DecodeTokens * GemvWarps * 32 * 4;
 
@@ -57,7 +61,9 @@ public static class DecoderKernelEmitter
         public int AttnChunk { get; set; }
         public int SampleThreads { get; set; }
         public bool Bf16 { get; set; }
-        public int WeightVec { get; set; }
+        public int GemvVec { get; set; }
+        public int GemvLoads { get; set; }
+        public bool GemvWhole { get; set; }
     }
 
     /// <summary>The CUDA C text of the decoder kernels.</summary>
@@ -95,7 +101,9 @@ public static class DecoderKernelEmitter
             AttnChunk = AttnChunk,
             SampleThreads = SampleThreads,
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
-            WeightVec = FeedForwardKernelEmitter.WeightVector(s),
+            GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(s),
+            GemvLoads = GemvLoads,
+            GemvWhole = s.Hidden % (32 * FeedForwardKernelEmitter.DecodeGemvVector(s) * GemvLoads) == 0,
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }

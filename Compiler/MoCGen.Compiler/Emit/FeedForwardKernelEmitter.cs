@@ -63,18 +63,6 @@ public static class FeedForwardKernelEmitter
     /// <summary>Whether the plan stores W_g, W_u and W_d^T as bf16 (the kernels widen them to fp32 and accumulate in fp32).</summary>
     public static bool Bf16(PlanShape shape) => shape.Weights == StoredPrecision.BFloat16;
 
-    /// <summary>
-    /// Contiguous weights one lane reads at once in the decoder's projections (one wide load in
-    /// CUDA): for bf16 the largest of 8, 4, 2 dividing d (16, 8 or 4 bytes); fp32 loads one (a warp already reads
-    /// 128 bytes at a time). Every weight tensor starts at a multiple of d elements, so the loads stay aligned.
-    /// </summary>
-    public static int WeightVector(PlanShape shape)
-    {
-        int d = shape.Hidden;
-        if (!Bf16(shape)) return 1;
-        return d % 8 == 0 ? 8 : d % 4 == 0 ? 4 : d % 2 == 0 ? 2 : 1;
-    }
-
     /// <summary>How the weights are stored, in words (kernel headers and the launch table).</summary>
     public static string StorageText(PlanShape shape) => Bf16(shape)
         ? "bf16 weights (W_g, W_u, W_d^T as 16-bit mocgen_bf16, widened exactly to fp32), fp32 activations and accumulation"
