@@ -98,7 +98,7 @@ public sealed class FeedForwardDecodeCudaTests
 
     /// <summary>
     /// Batch-1 decode is bound by memory latency unless each thread has several loads in flight. At LLaMA-7B shapes
-    /// (bf16) the PTX must issue a lane's GEMV_LOADS = 8 gate-weight loads before its first multiply or barrier, and a
+    /// (bf16) the PTX must issue a lane's 8 gate-weight loads (GEMV_LOADS) before its first multiply or barrier, and a
     /// thread's STAGE_LOADS = 8 copies of a staged W_u row before it stores any to shared memory (each was one load
     /// and a wait before).
     /// </summary>
@@ -108,14 +108,13 @@ public sealed class FeedForwardDecodeCudaTests
         var include = ClangPtx.RepositoryKernels();
         if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
         var plan = KernelBuild.Plan("DecInFlight", 4096, 11008, 1376, weights: StoredPrecision.BFloat16);
-        Assert.Equal(8, FeedForwardKernelEmitter.DecodeGemvLoads(plan.Shape));
         var ptx = ClangPtx.Compile(FeedForwardKernelEmitter.RenderDecodeCuda(plan), include, "7B bf16 decode");
         var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
         string gate = ClangPtx.Entry(ptx, prefix + "_decode_gate_topk"), upDown = ClangPtx.Entry(ptx, prefix + "_decode_up_down");
 
         ClangPtx.AssertLoadsBefore(gate, "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");       // 8 bytes of bf16 a lane and load
         ClangPtx.AssertLoadsBefore(upDown, "ld.global.nc.v4.u32", 8, "st.shared", "bar.sync");     // 16-byte copies
-        Assert.Contains("ld.shared.v4.f32", gate);                                        // x read 16 bytes at a time
+        Assert.Matches(@"ld\.global(\.nc)?\.v4\.f32", gate);                                // x read 16 bytes a lane
     }
 
     private static void CompileToPtx(string includeDir, string tag)

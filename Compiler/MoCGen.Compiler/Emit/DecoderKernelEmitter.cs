@@ -23,10 +23,6 @@ public static class DecoderKernelEmitter
     /// <summary>Projection GEMVs: output rows per block, a warp each.</summary>
     public const int GemvWarps = 8;
 
-    /// <summary>Projection GEMVs: loads of its row a lane issues before it multiplies (that many in flight); a lane
-    /// reads <see cref="FeedForwardKernelEmitter.DecodeGemvVector"/> weights a load.</summary>
-    public const int GemvLoads = 8;
-
     /// <summary>Static shared memory of a projection GEMV block: the lanes' partial sums of every token.</summary>
     public const int GemvSharedBytes = DecodeTokens * GemvWarps * 32 * 4;
 
@@ -102,8 +98,8 @@ public static class DecoderKernelEmitter
             SampleThreads = SampleThreads,
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
             GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(s),
-            GemvLoads = GemvLoads,
-            GemvWhole = s.Hidden % (32 * FeedForwardKernelEmitter.DecodeGemvVector(s) * GemvLoads) == 0,
+            GemvLoads = FeedForwardKernelEmitter.DecodeGemvLoads,
+            GemvWhole = FeedForwardKernelEmitter.DecodeGemvWhole(s),
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }

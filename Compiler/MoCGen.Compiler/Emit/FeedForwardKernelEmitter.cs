@@ -81,32 +81,21 @@ public static class FeedForwardKernelEmitter
     /// <summary>Decode gate GEMV: threads per gate row.</summary>
     public const int DecodeGemvLanes = 32;
 
-    /// <summary>Decode gate GEMV: columns of x staged in shared memory at a time (all of d up to 1024).</summary>
-    public static int DecodeGemvChunk(int hidden) => hidden < 1024 ? hidden : 1024;
-
     /// <summary>
-    /// Decode gate GEMV: contiguous weights a lane reads at once, 4 where d allows (8 bytes of bf16 or 16 of fp32 in one
-    /// load), else 2 (bf16) or 1. Not 8: the lane's x then spans 32 bytes, and the warp's 16-byte shared loads of x
-    /// would conflict two ways; with 4, a quarter-warp reads 128 contiguous bytes. Every weight tensor starts at a
-    /// multiple of d elements, so the loads stay aligned.
+    /// Decode GEMVs (the gate, the decoder's projections): contiguous weights a lane reads at once, 4 where d allows (8
+    /// bytes of bf16 or 16 of fp32 in one load), else 2 (bf16) or 1. Not 8: the lane's x would span 32 bytes, and a
+    /// warp's 16-byte loads of x would touch twice the cache lines; with 4 a warp's x is one contiguous 512-byte run.
+    /// Every weight tensor starts at a multiple of d elements, so the loads stay aligned.
     /// </summary>
     public static int DecodeGemvVector(PlanShape shape) =>
         shape.Hidden % 4 == 0 ? 4 : Bf16(shape) && shape.Hidden % 2 == 0 ? 2 : 1;
 
-    /// <summary>Decode gate GEMV: loads a lane issues for one chunk of its row before it uses any (one per
-    /// <see cref="DecodeGemvLanes"/> x vector columns): that many in flight, not one load and a wait at a time.</summary>
-    public static int DecodeGemvLoads(PlanShape shape)
-    {
-        int segment = DecodeGemvLanes * DecodeGemvVector(shape);
-        return (DecodeGemvChunk(shape.Hidden) + segment - 1) / segment;
-    }
+    /// <summary>Decode GEMVs (the gate, the decoder's projections; Templates/Gemv.scriban): loads of its row a lane
+    /// issues before it multiplies (that many in flight).</summary>
+    public const int DecodeGemvLoads = 8;
 
-    /// <summary>Whether every chunk of the decode gate GEMV is whole and its loads cover it exactly (no guards).</summary>
-    public static bool DecodeGemvWhole(PlanShape shape)
-    {
-        int chunk = DecodeGemvChunk(shape.Hidden);
-        return shape.Hidden % chunk == 0 && chunk % (DecodeGemvLanes * DecodeGemvVector(shape)) == 0;
-    }
+    /// <summary>Whether the decode GEMV's unrolled loads tile a row exactly (no guards).</summary>
+    public static bool DecodeGemvWhole(PlanShape shape) => shape.Hidden % (DecodeGemvLanes * DecodeGemvVector(shape) * DecodeGemvLoads) == 0;
 
     /// <summary>
     /// Decode up/down: stored weights one staging copy moves, 16 bytes where d allows (8 bf16 or 4 fp32, one
@@ -182,7 +171,6 @@ public static class FeedForwardKernelEmitter
         public int DecodeTokens { get; set; }
         public int GemvRows { get; set; }
         public int GemvLanes { get; set; }
-        public int GemvChunk { get; set; }
         public int GemvVec { get; set; }
         public int GemvLoads { get; set; }
         public bool GemvWhole { get; set; }
@@ -268,9 +256,8 @@ public static class FeedForwardKernelEmitter
             DecodeTokens = DecodeTokens,
             GemvRows = DecodeGemvRows,
             GemvLanes = DecodeGemvLanes,
-            GemvChunk = DecodeGemvChunk(s.Hidden),
             GemvVec = DecodeGemvVector(s),
-            GemvLoads = DecodeGemvLoads(s),
+            GemvLoads = DecodeGemvLoads,
             GemvWhole = DecodeGemvWhole(s),
             CopyVec = DecodeCopyVector(s),
             StageLoads = DecodeStageLoads,
@@ -387,8 +374,7 @@ public static class FeedForwardKernelEmitter
         sb.Append("            /// <summary>R: rows of W_u / W_d^T (").Append(wt).Append(") staged per shared-memory tile.</summary>\n");
         sb.Append("            public const int TileRows = ").Append(Int(tileRows)).Append(";\n\n");
         int gemvGrid = (s.Intermediate + DecodeGemvRows - 1) / DecodeGemvRows;
-        int chunk = DecodeGemvChunk(s.Hidden);
-        Kernel(sb, "GateTopK", prefix + "_decode_gate_topk", DecodeGemvThreads, DecodeTokens * chunk * 4 + SelectSharedBytesFor(DecodeGemvThreads) + 4,
+        Kernel(sb, "GateTopK", prefix + "_decode_gate_topk", DecodeGemvThreads, SelectSharedBytesFor(DecodeGemvThreads) + 4,
             $"x [tokens <= {DecodeTokens}, {s.Hidden}], W_g {wt} [{s.Intermediate}, {s.Hidden}] -> g [tokens, {s.Intermediate}], index [tokens, {s.TopK}] (ascending), gate [tokens, {s.TopK}], and y [tokens, {s.Hidden}] cleared; ticket: one int, zero before the first launch (the kernel leaves it zero); {DecodeGemvRows} gate rows per block, the last block to finish selects.",
             $"({Int(gemvGrid)}, 1)");
         int rangeGrid = (s.Intermediate + DecodeRange - 1) / DecodeRange;

@@ -17,11 +17,11 @@ public static class TemplateRenderer
 
     /// <summary>
     /// Renders the kernel template <paramref name="templateName"/> over <paramref name="model"/> (which has <c>Cuda</c>)
-    /// after Templates/Targets.scriban, Sparse.scriban and Select.scriban in the same context: the spellings of CUDA C
+    /// after Templates/Targets.scriban, Sparse.scriban, Select.scriban and Gemv.scriban in the same context: the spellings of CUDA C
     /// and ILGPU C# that every kernel template shares, the sparse products the forward and backward share, and the
     /// Top-K selection the training and decode kernels share.
     /// </summary>
-    public static string RenderKernel(string templateName, object model) => Render(templateName, model, "Targets", "Sparse", "Select");
+    public static string RenderKernel(string templateName, object model) => Render(templateName, model, "Targets", "Sparse", "Select", "Gemv");
 
     private static string Render(string templateName, object model, params string[] preludes)
     {
