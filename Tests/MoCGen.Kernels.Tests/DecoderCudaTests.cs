@@ -76,11 +76,12 @@ public sealed class DecoderCudaTests
     }
 
     /// <summary>
-    /// A projection GEMV (qkv, o_proj, lm_head) is bound by memory latency unless a lane has several loads in flight:
-    /// at d = 4096 (bf16) the PTX must issue its GEMV_LOADS = 8 weight loads before the first multiply.
+    /// A projection GEMV (qkv, o_proj, lm_head) or a row kernel (rms_norm, residual_norm) is bound by memory latency
+    /// unless a thread has several loads in flight: at d = 4096 (bf16) the PTX must issue 8 loads (GEMV_LOADS,
+    /// ROW_LOADS) before the first use.
     /// </summary>
     [Fact]
-    public void ProjectionsKeepEightLoadsInFlightPerLane()
+    public void ProjectionsAndNormsKeepEightLoadsInFlight()
     {
         var include = ClangPtx.RepositoryKernels();
         if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
@@ -89,6 +90,9 @@ public sealed class DecoderCudaTests
         var prefix = DecoderKernelEmitter.KernelPrefix(plan.Shape);
         foreach (var kernel in new[] { "_qkv", "_o_proj", "_lm_head" })
             ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + kernel), "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");
+        // The row kernels: 8 elements of x (rms_norm), of x and of delta (residual_norm) before the first use.
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_rms_norm"), "ld.global.nc.f32", 8, "fma.rn.f32", "mul.f32", "bar.sync");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_residual_norm"), "ld.global.f32", 16, "add.f32", "st.global", "bar.sync");
     }
 
     /// <summary>

@@ -82,6 +82,31 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
     [Fact]
     public void DecodeMatchesTheCpuDecoder_GqaBf16() => Decode<Gqa>("DecGqaBf16", seed: 11, steps: new[] { 3, 1, 2 }, bf16: true);
 
+    /// <summary>
+    /// A wide model, d = 1152, bf16: the row kernels (embed, norms) take 4 or 5 elements a thread in one batch of 8
+    /// loads (guards past the row), and a GEMV lane (projections, FFN gate) a whole batch of 8 loads then a partial one
+    /// (d = 1024 + 128): the paths the narrow models leave to their first load.
+    /// </summary>
+    [Fact]
+    public void DecodeMatchesTheCpuDecoder_WideBf16() => Decode<Wide>("DecWideBf16", seed: 7, steps: new[] { 2, 1, 4 }, bf16: true);
+
+    /// <summary>Vocab 40, d 1152, 9 heads over 3 kv heads (head dim 128), d_ff 256, K 32, 1 layer, context 8.</summary>
+    private struct Wide : IDecoderShape
+    {
+        public static int Vocab => 40;
+        public static int Hidden => 1152;
+        public static int Intermediate => 256;
+        public static int TopK => 32;
+        public static int Layers => 1;
+        public static int Heads => 9;
+        public static int KvHeads => 3;
+        public static int Context => 8;
+        public static int Batch => 1;
+        public static double RopeTheta => 10000.0;
+        public static double NormEps => 1e-5;
+        public static bool TieEmbeddings => false;
+    }
+
     /// <summary>bf16, tied (the LM head reads the bf16 embedding), d = 36: the projections load 4 weights at a time.</summary>
     [Fact]
     public void DecodeMatchesTheCpuDecoder_TiedBf16() => Decode<TiedNarrow>("DecTiedBf16", seed: 3, steps: new[] { 2, 4, 1 }, bf16: true);

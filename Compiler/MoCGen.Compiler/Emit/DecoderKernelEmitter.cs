@@ -20,6 +20,9 @@ public static class DecoderKernelEmitter
     /// <summary>Threads of the one-block-per-token kernels: embed, rms_norm, residual_norm, rope_kv.</summary>
     public const int RowThreads = 256;
 
+    /// <summary>Row kernels (embed, rms_norm, residual_norm): elements of its row a thread loads before it uses any.</summary>
+    public const int RowLoads = 8;
+
     /// <summary>Projection GEMVs: output rows per block, a warp each.</summary>
     public const int GemvWarps = 8;
 
@@ -52,6 +55,7 @@ public static class DecoderKernelEmitter
         public string NormEpsLiteral { get; set; } = "";
         public string AttnScaleLiteral { get; set; } = "";
         public int RowThreads { get; set; }
+        public int RowLoads { get; set; }
         public int GemvWarps { get; set; }
         public int AttnThreads { get; set; }
         public int AttnChunk { get; set; }
@@ -92,6 +96,7 @@ public static class DecoderKernelEmitter
             NormEpsLiteral = FloatLiteral((float)s.NormEps),
             AttnScaleLiteral = FloatLiteral(AttentionScale(s)),
             RowThreads = RowThreads,
+            RowLoads = RowLoads,
             GemvWarps = GemvWarps,
             AttnThreads = AttnThreads,
             AttnChunk = AttnChunk,
