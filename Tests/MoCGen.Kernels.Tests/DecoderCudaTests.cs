@@ -76,12 +76,12 @@ public sealed class DecoderCudaTests
     }
 
     /// <summary>
-    /// A projection GEMV (qkv, o_proj, lm_head) or a row kernel (rms_norm, residual_norm) is bound by memory latency
-    /// unless a thread has several loads in flight: at d = 4096 (bf16) the PTX must issue 8 loads (GEMV_LOADS,
-    /// ROW_LOADS) before the first use.
+    /// A projection GEMV (qkv, o_proj, lm_head), a row kernel (rms_norm, residual_norm) or the attention is bound by
+    /// memory latency unless a thread has several loads in flight: at d = 4096 (bf16, head dim 128) the PTX must issue
+    /// 8 loads (GEMV_LOADS, ROW_LOADS, ATTN_VLOADS) or 16 (ATTN_KEYS x 4 dimension steps) before the first use.
     /// </summary>
     [Fact]
-    public void ProjectionsAndNormsKeepEightLoadsInFlight()
+    public void DecodeStepKernelsKeepSeveralLoadsInFlight()
     {
         var include = ClangPtx.RepositoryKernels();
         if (!File.Exists(Path.Combine(include, "mocgen_cuda.h")) || ClangPtx.Clang() is null) return;
@@ -93,6 +93,13 @@ public sealed class DecoderCudaTests
         // The row kernels: 8 elements of x (rms_norm), of x and of delta (residual_norm) before the first use.
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_rms_norm"), "ld.global.nc.f32", 8, "fma.rn.f32", "mul.f32", "bar.sync");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_residual_norm"), "ld.global.f32", 16, "add.f32", "st.global", "bar.sync");
+        // Attention (head dim 128), after q is staged: a warp's 4 keys x 4 dimension steps of kCache before the first
+        // product, and (the weighted sum of values) 8 values of vCache a thread before it adds any.
+        var attention = ClangPtx.Entry(ptx, prefix + "_attention");
+        attention = attention[attention.IndexOf("bar.sync", StringComparison.Ordinal)..];
+        ClangPtx.AssertLoadsBefore(attention, "ld.global.nc.f32", 16, "fma.rn.f32", "mul.f32", "shfl.sync");
+        var values = attention[attention.LastIndexOf("ex2.approx", StringComparison.Ordinal)..];
+        ClangPtx.AssertLoadsBefore(values, "ld.global.nc.f32", 8, "fma.rn.f32");
     }
 
     /// <summary>

@@ -35,6 +35,12 @@ public static class DecoderKernelEmitter
     /// <summary>Cached positions an attention block scores per online-softmax round.</summary>
     public const int AttnChunk = 256;
 
+    /// <summary>Attention: keys a warp scores at once, every load of them issued before the sums.</summary>
+    public const int AttnKeys = 4;
+
+    /// <summary>Attention: cached values a thread loads before it adds any (the weighted sum of the values).</summary>
+    public const int AttnVLoads = 8;
+
     /// <summary>Threads of the argmax and softmax-statistics blocks (one block per token).</summary>
     public const int SampleThreads = 256;
 
@@ -59,6 +65,9 @@ public static class DecoderKernelEmitter
         public int GemvWarps { get; set; }
         public int AttnThreads { get; set; }
         public int AttnChunk { get; set; }
+        public int AttnKeys { get; set; }
+        public int AttnDimSteps { get; set; }
+        public int AttnVLoads { get; set; }
         public int SampleThreads { get; set; }
         public bool Bf16 { get; set; }
         public int GemvVec { get; set; }
@@ -100,6 +109,9 @@ public static class DecoderKernelEmitter
             GemvWarps = GemvWarps,
             AttnThreads = AttnThreads,
             AttnChunk = AttnChunk,
+            AttnKeys = AttnKeys,
+            AttnDimSteps = (s.HeadDim + 31) / 32,
+            AttnVLoads = AttnVLoads,
             SampleThreads = SampleThreads,
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
             GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(s),
