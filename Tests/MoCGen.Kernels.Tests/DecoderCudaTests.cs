@@ -76,9 +76,10 @@ public sealed class DecoderCudaTests
     }
 
     /// <summary>
-    /// A projection GEMV (qkv, o_proj, lm_head), a row kernel (rms_norm, residual_norm) or the attention is bound by
-    /// memory latency unless a thread has several loads in flight: at d = 4096 (bf16, head dim 128) the PTX must issue
-    /// 8 loads (GEMV_LOADS, ROW_LOADS, ATTN_VLOADS) or 16 (ATTN_KEYS x 4 dimension steps) before the first use.
+    /// A projection GEMV (qkv, o_proj, lm_head), a row kernel (rms_norm, residual_norm), the attention or a sampling
+    /// kernel is bound by memory latency unless a thread has several loads in flight: at d = 4096 (bf16, head dim 128)
+    /// the PTX must issue 8 loads (GEMV_LOADS, ROW_LOADS, ATTN_VLOADS, SAMPLE_LOADS) or 16 (ATTN_KEYS x 4 dimension
+    /// steps) before the first use.
     /// </summary>
     [Fact]
     public void DecodeStepKernelsKeepSeveralLoadsInFlight()
@@ -100,6 +101,9 @@ public sealed class DecoderCudaTests
         ClangPtx.AssertLoadsBefore(attention, "ld.global.nc.f32", 16, "fma.rn.f32", "mul.f32", "shfl.sync");
         var values = attention[attention.LastIndexOf("ex2.approx", StringComparison.Ordinal)..];
         ClangPtx.AssertLoadsBefore(values, "ld.global.nc.f32", 8, "fma.rn.f32");
+        // Sampling: 8 logits a thread before the first comparison.
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_argmax"), "ld.global.nc.f32", 8, "setp.num.f32", "setp.gt.f32");
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_softmax_stats"), "ld.global.nc.f32", 8, "setp.gt.f32", "max.f32", "selp.f32");
     }
 
     /// <summary>

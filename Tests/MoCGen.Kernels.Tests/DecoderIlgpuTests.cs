@@ -523,6 +523,51 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         }
     }
 
+    /// <summary>
+    /// Argmax and softmax statistics over a vocabulary of 5,000: 19 or 20 logits a thread, in batches of 8 loads (the
+    /// last partial). Ties in one batch (ids 10 and 266) and across batches (10 and 2058) go to the lower id; NaN is
+    /// skipped; a maximum at the last id wins; the sum matches double within 1e-5 relative (5,000 fp32 terms of at most
+    /// 1, each exp within a few ulp, summed per thread then by a tree: far below 1e-5 of a sum of at least 1).
+    /// </summary>
+    [Fact]
+    public void ArgmaxAndSoftmaxStatsOverALargeVocabulary()
+    {
+        const int vocab = 5000, n = 4;
+        var plan = DecoderBuild.Plan("DecLargeVocab", vocab, 32, 64, 8, 1, 2, 1, 8);
+        var decoder = DecoderBuild.Ilgpu(plan).GetNestedType("Decoder")!;
+        var launch = DecoderBuild.Launch(plan);
+        TAction Method<TAction>(string name) where TAction : Delegate =>
+            decoder.GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<TAction>();
+
+        var logits = k.Random(n * vocab, 71, 4f);
+        logits[0 * vocab + 2058] = 9f;  // token 0: ties at 2058, 266 and 10 (one thread's batches 0 and 1) -> 10
+        logits[0 * vocab + 266] = 9f;
+        logits[0 * vocab + 10] = 9f;
+        logits[1 * vocab + 4999] = 8f;  // token 1: the maximum at the last id; NaN at 3 and in a partial batch
+        logits[1 * vocab + 3] = float.NaN;
+        logits[1 * vocab + 4700] = float.NaN;
+        for (int i = 0; i < vocab; i++) logits[2 * vocab + i] = -1f;  // token 2: all equal -> 0
+        using var bl = k.Accelerator.Allocate1D(logits);
+        using var next = k.Accelerator.Allocate1D<int>(n);
+        k.Accelerator.LoadStreamKernel(Method<Action<ArrayView<float>, ArrayView<int>, int>>("Argmax"))(
+            UnitKernels.Config(launch, "Argmax", n), bl.View, next.View, n);
+        k.Accelerator.Synchronize();
+        var ids = next.GetAsArray1D();
+        Assert.Equal(new[] { 10, 4999, 0, Argmax(logits.AsSpan(3 * vocab, vocab).ToArray()) }, ids);
+
+        const float temperature = 1.3f;
+        var stats = k.Run(2 * n, (acc, o) => k.Accelerator.LoadStreamKernel(Method<Action<ArrayView<float>, ArrayView<float>, float, int>>("SoftmaxStats"))(
+            UnitKernels.Config(launch, "SoftmaxStats", n), bl.View, o, 1f / temperature, n));
+        for (int t = 0; t < n; t++)
+        {
+            var row = logits.AsSpan(t * vocab, vocab).ToArray().Where(e => !float.IsNaN(e)).ToArray();
+            float max = row.Max();
+            double sum = row.Sum(e => Math.Exp((e - (double)max) * (1f / temperature)));
+            Assert.Equal(max, stats[2 * t]);
+            Assert.True(Math.Abs(stats[2 * t + 1] - sum) <= 1e-5 * sum, $"token {t}: sum {stats[2 * t + 1]}, expected {sum}");
+        }
+    }
+
     private static double Check(float[] expected, float[] actual, double relative, string what)
     {
         double scale = expected.Max(Math.Abs), worst = 0;
@@ -589,7 +634,7 @@ public sealed class DecoderIlgpuTests(DecoderIlgpuTests.UnitKernels k, ITestOutp
         /// <summary>The launch of <paramref name="kernel"/> in the bf16 unit model (its grids follow its own sizes).</summary>
         public KernelConfig Bf16Config(string kernel, int tokens) => Config(_launchBf16, kernel, tokens);
 
-        private static KernelConfig Config(Type launch, string kernel, int tokens)
+        public static KernelConfig Config(Type launch, string kernel, int tokens)
         {
             var (x, y) = ((int X, int Y))launch.GetMethod(kernel + "Grid")!.Invoke(null, new object[] { tokens })!;
             return new KernelConfig(new Index2D(x, y), new Index2D(DecoderBuild.Const(launch, kernel + "Block"), 1));
