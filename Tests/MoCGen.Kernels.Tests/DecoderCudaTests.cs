@@ -101,6 +101,8 @@ public sealed class DecoderCudaTests
         ClangPtx.AssertLoadsBefore(attention, "ld.global.nc.f32", 16, "fma.rn.f32", "mul.f32", "shfl.sync");
         var values = attention[attention.LastIndexOf("ex2.approx", StringComparison.Ordinal)..];
         ClangPtx.AssertLoadsBefore(values, "ld.global.nc.f32", 8, "fma.rn.f32");
+        // rope_kv: 8 pairs of q a thread with their angles (32 loads) before the first store.
+        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_rope_kv"), "ld.global", 32, "st.global");
         // Sampling: 8 logits a thread before the first comparison.
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_argmax"), "ld.global.nc.f32", 8, "setp.num.f32", "setp.gt.f32");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(ptx, prefix + "_softmax_stats"), "ld.global.nc.f32", 8, "setp.gt.f32", "max.f32", "selp.f32");
