@@ -20,8 +20,8 @@ public static class DecoderKernelEmitter
     /// <summary>Threads of the one-block-per-token kernels: embed, rms_norm, residual_norm, rope_kv.</summary>
     public const int RowThreads = 256;
 
-    /// <summary>Row kernels (embed, rms_norm, residual_norm) and sampling (argmax, softmax_stats): elements of its row a
-    /// thread loads before it uses any.</summary>
+    /// <summary>Row kernels (embed, rms_norm, residual_norm, rope_kv) and sampling (argmax, softmax_stats): elements
+    /// of its row a thread loads before it uses any.</summary>
     public const int RowLoads = 8;
 
     /// <summary>Projection GEMVs: output rows per block, a warp each.</summary>
@@ -70,7 +70,6 @@ public static class DecoderKernelEmitter
         public int AttnDimSteps { get; set; }
         public int AttnVLoads { get; set; }
         public int SampleThreads { get; set; }
-        public int SampleLoads { get; set; }
         public bool Bf16 { get; set; }
         public int GemvVec { get; set; }
         public int GemvLoads { get; set; }
@@ -115,7 +114,6 @@ public static class DecoderKernelEmitter
             AttnDimSteps = (s.HeadDim + 31) / 32,
             AttnVLoads = AttnVLoads,
             SampleThreads = SampleThreads,
-            SampleLoads = RowLoads,
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
             GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(s),
             GemvLoads = FeedForwardKernelEmitter.DecodeGemvLoads,
