@@ -52,8 +52,13 @@ public static class Program
         var files = FilesArgument();
         var output = new Option<string>("--out", "-o") { Description = "Folder to write the .ptx files into (created if missing).", Required = true };
         var arch = new Option<string>("--arch") { Description = "GPU architecture to compile for.", DefaultValueFactory = _ => Compiler.Cuda.PtxToolchain.DefaultArch };
-        var command = new Command("ptx", "Compile every generated CUDA source to PTX (nvcc, else clang without a CUDA toolkit).") { files, output, arch };
-        command.SetAction(r => Guard(stderr, () => PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr)));
+        var assemble = new Option<bool>("--assemble")
+        {
+            Description = "Also assemble the PTX with ptxas and report each kernel's registers, spills, shared memory and blocks an SM; fails where they disagree with the launch tables.",
+        };
+        var command = new Command("ptx", "Compile every generated CUDA source to PTX (nvcc, else clang without a CUDA toolkit).") { files, output, arch, assemble };
+        command.SetAction(r => Guard(stderr, () => PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr,
+            assemble: r.GetValue(assemble))));
         return command;
     }
 

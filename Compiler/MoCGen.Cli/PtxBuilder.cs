@@ -15,15 +15,18 @@ internal sealed record CudaUnit(string Name, string Source);
 
 /// <summary>
 /// <c>mocgen ptx</c>: runs the generator over the files, takes every CUDA C source it produced and compiles each
-/// to PTX (nvcc, else clang with no toolkit), then checks the PTX calls no libdevice function.
+/// to PTX (nvcc, else clang with no toolkit), then checks the PTX calls no libdevice function; with
+/// <c>--assemble</c> it also assembles the PTX with ptxas and checks each kernel's resources against the launch tables.
 /// </summary>
 internal static class PtxBuilder
 {
     /// <summary>Compiles and writes <c>&lt;out&gt;/&lt;unit&gt;.ptx</c> for each CUDA source; exit codes as the other commands.</summary>
     public static int Run(IReadOnlyList<string> paths, string outDir, string arch, TextWriter stdout, TextWriter stderr,
-        ToolchainSearch? search = null)
+        ToolchainSearch? search = null, bool assemble = false)
     {
         if (!PtxToolchain.IsArch(arch)) throw new CliException($"'{arch}' is not a GPU architecture; use a name such as sm_80 or sm_90a");
+        // Asked to assemble, ptxas must be there before anything is compiled or written.
+        var ptxas = assemble ? PtxAssembler.Find(search) ?? throw new CliException(PtxAssembler.NotFoundText) : null;
         var sources = Emitter.Generate(paths, stderr, arch); // the kernels' shared-memory tiles follow --arch
         if (sources is null) return ExitCodes.ModelErrors;
 
@@ -62,7 +65,13 @@ internal static class PtxBuilder
         {
             throw new CliException($"cannot write to '{outDir}': {e.Message}");
         }
-        return ExitCodes.Success;
+
+        // --assemble: the PTX is also assembled (as the driver will when it loads it) and checked against the launch tables.
+        if (ptxas is null) return ExitCodes.Success;
+        var files = compiled.Select(c => (Path.GetFileNameWithoutExtension(c.Unit.Name) + ".ptx", c.Result.Ptx!)).ToList();
+        return KernelResourcesReport.Check(ptxas, files, arch, KernelResourcesReport.LaunchTables(sources), stdout, stderr)
+            ? ExitCodes.Success
+            : ExitCodes.ModelErrors;
     }
 
     /// <summary>

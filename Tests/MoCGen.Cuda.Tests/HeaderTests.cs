@@ -48,7 +48,7 @@ public sealed class HeaderTests
         Assert.Contains(".target sm_80", ptx);
         Assert.Empty(PtxCheck.UnresolvedLibdeviceCalls(ptx));
         Assert.DoesNotContain("__nv_", ptx);
-        var kernels = Regex.Matches(source, @"extern ""C"" __global__ void (?:__launch_bounds__\([^)]*\) )?(\w+)\(").Select(m => m.Groups[1].Value).ToArray();
+        var kernels = Regex.Matches(source, @"extern ""C"" __global__ void (?:(?:__launch_bounds__|MOCGEN_BOUNDS_128REGS)\([^)]*\)\s+)?(\w+)\(").Select(m => m.Groups[1].Value).ToArray();
         Assert.NotEmpty(kernels);
         Assert.Equal(kernels, result.Kernels);
         foreach (var kernel in kernels) Assert.Contains(".entry " + kernel + "(", ptx);

@@ -91,6 +91,37 @@ public sealed class PtxCommandTests : IDisposable
     }
 
     [Fact]
+    public void AssembleWithoutPtxasIsBadInputBeforeAnythingIsWritten()
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var e = Assert.Throws<CliException>(() => PtxBuilder.Run(new[] { TinyMoC }, outDir, "sm_80", stdout, stderr, Toolchains.Nowhere, assemble: true));
+        Assert.Equal(PtxAssembler.NotFoundText, e.Message);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public void AssembleReportsEveryKernelOfTinyMoCBesideItsLaunchTable()
+    {
+        if (Toolchains.Clang is null || PtxAssembler.Find() is null) return;
+
+        var (code, stdout, stderr) = Mocgen("ptx", TinyMoC, "--out", outDir, "--assemble");
+
+        Assert.True(code == ExitCodes.Success, stdout + stderr);
+        Assert.Contains("assembling 8 PTX file(s) for sm_80 with ", stdout);
+        foreach (var file in Directory.GetFiles(outDir, "*.ptx"))
+            foreach (var kernel in PtxCheck.Entries(File.ReadAllText(file)))
+            {
+                // kernel, threads, registers, spilled, shared, planned, dynamic, blocks/SM: all known for a generated kernel
+                var row = stdout.Split('\n').Single(l => l.TrimStart().StartsWith(kernel + " ", StringComparison.Ordinal));
+                var cells = row.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(8, cells.Length);
+                Assert.All(cells.Skip(1), c => Assert.True(int.TryParse(c, out _), row));
+                Assert.Equal("0", cells[3]); // nothing spilled
+            }
+    }
+
+    [Fact]
     public void ABadArchitectureIsBadInput()
     {
         var (code, _, stderr) = Mocgen("ptx", TinyMoC, "--out", outDir, "--arch", "ampere");

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using Xunit;
 
 namespace MoCGen.Kernels.Tests;
@@ -50,6 +51,17 @@ internal static class ClangPtx
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Asserts that <paramref name="kernel"/> is declared in <paramref name="cuda"/> as <c>extern "C" __global__ void</c>
+    /// with its launch bounds (<c>__launch_bounds__(X_THREADS)</c>, or <c>MOCGEN_BOUNDS_128REGS(X_THREADS)</c> for the
+    /// kernels that stage tiles in shared memory) on the line before its name.
+    /// </summary>
+    public static void AssertDeclaredWithLaunchBounds(string cuda, string kernel)
+    {
+        var declaration = Regex.Match(cuda, @"extern ""C"" __global__ void (__launch_bounds__|MOCGEN_BOUNDS_128REGS)\([A-Z_]+\)\r?\n" + Regex.Escape(kernel) + @"\(");
+        Assert.True(declaration.Success, kernel + " is not declared with its launch bounds");
     }
 
     /// <summary>The text of kernel <paramref name="name"/> in <paramref name="ptx"/> (to the next entry).</summary>

@@ -35,7 +35,7 @@ public sealed class FeedForwardBackwardCudaTests
         {
             int at = cuda.IndexOf(kernel + "(", StringComparison.Ordinal);
             Assert.True(at > 0, kernel + " is not in the text");
-            Assert.Contains("extern \"C\" __global__ void __launch_bounds__", cuda.Substring(0, at));
+            ClangPtx.AssertDeclaredWithLaunchBounds(cuda, kernel);
         }
         Assert.Equal(k == f, cuda.Contains("_bwd_weights_gemm(", StringComparison.Ordinal));
         Assert.Equal(k != f, cuda.Contains("_bwd_gh(", StringComparison.Ordinal));
@@ -113,7 +113,17 @@ public sealed class FeedForwardBackwardCudaTests
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(forward, prefix + "_down"), "ld.global.nc.f32", 8, "st.shared.f32", "bar.sync");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gh"), "ld.global.nc.f32", 24, "st.shared.f32", "bar.sync");
         ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_gx"), "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
-        ClangPtx.AssertLoadsBefore(ClangPtx.Entry(backward, prefix + "_bwd_weights"), "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
+        var weights = ClangPtx.Entry(backward, prefix + "_bwd_weights");
+        ClangPtx.AssertLoadsBefore(weights, "ld.global.nc.f32", 16, "st.shared.f32", "bar.sync");
+        // Its epilogue adds into dW 4 channels of a column half at a time: 12 old values loaded before the first store.
+        var epilogue = weights.Substring(weights.LastIndexOf("bar.sync", StringComparison.Ordinal));
+        ClangPtx.AssertLoadsBefore(epilogue, "ld.global.f32", 12, "st.global.f32", "bar.sync");
+
+        // Every staging kernel asks for two blocks an SM (MOCGEN_BOUNDS_128REGS), which lets ptxas keep the loads in
+        // flight that the PTX issues (with the block size alone it stores each before the next, at 32 registers).
+        foreach (var (ptx, kernel) in new[] { (forward, "_up"), (forward, "_down"), (backward, "_bwd_gh"), (backward, "_bwd_gx"), (backward, "_bwd_weights") })
+            Assert.Contains(".minnctapersm 2", ClangPtx.Entry(ptx, prefix + kernel));
+        Assert.DoesNotContain(".minnctapersm", ClangPtx.Entry(forward, prefix + "_gate_gemm"));
     }
 
     [Fact]

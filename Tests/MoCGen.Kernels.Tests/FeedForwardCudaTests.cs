@@ -28,7 +28,7 @@ public sealed class FeedForwardCudaTests
         Assert.Contains($"static constexpr int TILE = {FeedForwardKernelEmitter.Tile};", cuda);
         var prefix = FeedForwardKernelEmitter.KernelPrefix(plan.Shape);
         foreach (var kernel in new[] { "_gate_gemm(", "_topk(", "_windows(", "_up(", "_down(" })
-            Assert.Contains("extern \"C\" __global__ void __launch_bounds__", cuda.Substring(0, cuda.IndexOf(prefix + kernel, StringComparison.Ordinal)));
+            ClangPtx.AssertDeclaredWithLaunchBounds(cuda, prefix + kernel.TrimEnd('('));
         Assert.DoesNotContain("Group.", cuda);
         Assert.DoesNotContain("ArrayView", cuda);
 

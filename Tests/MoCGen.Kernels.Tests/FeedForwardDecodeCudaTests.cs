@@ -115,6 +115,8 @@ public sealed class FeedForwardDecodeCudaTests
         ClangPtx.AssertLoadsBefore(gate, "ld.global.nc.v2.u32", 8, "fma.rn.f32", "bar.sync");       // 8 bytes of bf16 a lane and load
         ClangPtx.AssertLoadsBefore(upDown, "ld.global.nc.v4.u32", 8, "st.shared", "bar.sync");     // 16-byte copies
         Assert.Matches(@"ld\.global(\.nc)?\.v4\.f32", gate);                                // x read 16 bytes a lane
+        Assert.Contains(".minnctapersm 2", upDown);   // MOCGEN_BOUNDS_128REGS: ptxas keeps the 8 copies in flight
+        Assert.DoesNotContain(".minnctapersm", gate); // the GEMV keeps its loads in flight at ptxas's own register count
     }
 
     private static void CompileToPtx(string includeDir, string tag)

@@ -71,8 +71,9 @@ public static class FeedForwardBackwardEmitter
     /// <summary>Static shared memory of the dense twin's gh GEMM (two tiles) and gx GEMM (four tiles), bytes.</summary>
     public static int DenseSharedBytes(int tiles) => tiles * Tile * (Tile + 1) * 4;
 
-    /// <summary>Static shared memory of the weight-gradient kernel, bytes.</summary>
-    public static int WeightsSharedBytes(bool dense) => dense ? DenseSharedBytes(5) : (2 * WeightThreads + WeightChunk + 1 + WeightWindow + 3 * WeightWindow * WeightChunk + 2 * WeightChunk * WeightCols) * 4;
+    /// <summary>Static shared memory of the weight-gradient kernel, bytes: for MoC its arrays lo, offs, mask, cg, cu, ch,
+    /// xs and gys (Templates/FeedForwardBackward.scriban), 4 bytes an element.</summary>
+    public static int WeightsSharedBytes(bool dense) => dense ? DenseSharedBytes(5) : (WeightChunk + (WeightChunk + 1) + WeightWindow + 3 * WeightWindow * WeightChunk + 2 * WeightChunk * WeightCols) * 4;
 
     /// <summary>Appends the CUDA text as <c>public const string FeedForwardBackwardSource</c> (members of the <c>Cuda</c> class).</summary>
     public static void AppendSource(StringBuilder sb, ModelPlan plan)
