@@ -85,8 +85,9 @@ public sealed class PtxasTests
     /// launch bound it stored each staged load of the decode up/down before the next). Checked at LLaMA-7B shapes, fp32
     /// and bf16, for Ampere and Hopper, as the longest run of global loads that no shared store, barrier or global store
     /// interrupts: the staging of W_u / W_d^T rows (8 16-byte copies a thread), the sampled products (24), the windowed
-    /// products (8 and 16), the weight gradient's x / gy staging (16) and its epilogue (12 old values of dW), and the
-    /// decode gate GEMV (8 weight loads a lane before a multiply).
+    /// products (8 and 16), the weight gradient's x / gy staging (16) and its epilogue (12 old values of dW), the
+    /// decode gate GEMV and the decoder's projections (8 weight loads a lane before a multiply), and the decoder's row,
+    /// RoPE, attention-key and sampling kernels (8 to 16).
     /// </summary>
     [Fact]
     public void MachineCodeKeepsTheBatchedLoadsInFlight()
@@ -109,6 +110,17 @@ public sealed class PtxasTests
             AssertRun(backward[p + "_ffn_bwd_gx"], "LDG", new[] { "STS", "BAR" }, 16, where);
             AssertRun(backward[p + "_ffn_bwd_weights"], "LDG", new[] { "STS", "BAR" }, 16, where);
             AssertRun(backward[p + "_ffn_bwd_weights"], "LDG", new[] { "STG", "STS", "BAR" }, 12, where);
+
+            // The decode step's other kernels (the GPU decoder's): projections, norms, RoPE, attention keys, sampling.
+            var decoder = Sass($"MoCGen.GpuCheck.{model}.Decoder", arch);
+            foreach (var gemv in new[] { "_dec_qkv", "_dec_o_proj", "_dec_lm_head" })
+                AssertRun(decoder[p + gemv], "LDG", new[] { "FFMA", "STS", "BAR" }, 8, where);
+            foreach (var row in new[] { "_dec_rms_norm", "_dec_argmax", "_dec_softmax_stats" })
+                AssertRun(decoder[p + row], "LDG", new[] { "STS", "BAR", "STG" }, 8, where);
+            AssertRun(decoder[p + "_dec_embed"], "LDG", new[] { "STG" }, 8, where);
+            AssertRun(decoder[p + "_dec_residual_norm"], "LDG", new[] { "STS", "BAR", "STG" }, 16, where);
+            AssertRun(decoder[p + "_dec_rope_kv"], "LDG", new[] { "STG" }, 16, where);
+            AssertRun(decoder[p + "_dec_attention"], "LDG", new[] { "STS", "BAR" }, 16, where);
         }
     }
 
