@@ -59,7 +59,7 @@ public sealed class PtxAssembler
 
     /// <summary>The message where ptxas is asked for and not found.</summary>
     public const string NotFoundText =
-        "ptxas was not found (CUDA_PATH/bin, PATH, /usr/local/cuda/bin); install a CUDA toolkit, or Debian's nvidia-cuda-toolkit from non-free (build/install-ptxas.sh takes only its ptxas)";
+        "ptxas was not found (CUDA_PATH/bin, PATH, /usr/local/cuda/bin); install a CUDA toolkit, or Debian's nvidia-cuda-toolkit from non-free (build/install-cuda-tools.sh takes only the tools)";
 
     private PtxAssembler(string path) => AssemblerPath = path;
 
