@@ -69,6 +69,54 @@ public sealed class CompareScriptTests : IDisposable
         Assert.True(code == 0, output);
     }
 
+    /// <summary>
+    /// ncu_table.py on a report of the shape <c>ncu --csv --print-units base --metrics ...</c> writes: ncu's own
+    /// ==PROF== lines first, then one row per launch and metric, numbers possibly with thousands separators.
+    /// </summary>
+    [Fact]
+    public void TheProfileTableGivesEachKernelsTimeBandwidthRegistersAndOccupancy()
+    {
+        const string header = "\"ID\",\"Process ID\",\"Process Name\",\"Host Name\",\"Kernel Name\",\"Context\",\"Stream\",\"Block Size\",\"Grid Size\",\"Device\",\"CC\",\"Section Name\",\"Metric Name\",\"Metric Unit\",\"Metric Value\"";
+        static string Row(int id, string kernel, string metric, string unit, string value) =>
+            $"\"{id}\",\"4242\",\"mocgen-gpucheck\",\"127.0.0.1\",\"{kernel}\",\"1\",\"7\",\"(512, 1, 1)\",\"(688, 1, 1)\",\"0\",\"9.0\",\"Command line profiler metrics\",\"{metric}\",\"{unit}\",\"{value}\"";
+        var report = new[]
+        {
+            "==PROF== Connected to process 4242 (/gpucheck/mocgen-gpucheck)",
+            "==PROF== Profiling \"mocgen_Llama7BFfnBf16_ffn_decode_gate_topk\": 0%....50%....100% - 6 passes",
+            header,
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "dram__bytes_read.sum", "byte", "90,210,304"),
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "dram__bytes_write.sum", "byte", "44,032"),
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "dram__throughput.avg.pct_of_peak_sustained_elapsed", "%", "80.5"),
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "gpu__time_duration.sum", "nsecond", "33,500"),
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "launch__registers_per_thread", "register/thread", "86"),
+            Row(0, "mocgen_Llama7BFfnBf16_ffn_decode_gate_topk", "sm__warps_active.avg.pct_of_peak_sustained_active", "%", "24.9"),
+            Row(1, "mocgen_Llama7BFfnBf16_ffn_decode_up_down", "gpu__time_duration.sum", "usecond", "9.5"),
+            Row(1, "mocgen_Llama7BFfnBf16_ffn_decode_up_down", "dram__bytes_read.sum", "Mbyte", "22.5"),
+        };
+        string path = Path.Combine(dir, "ncu.csv");
+        File.WriteAllLines(path, report);
+
+        var (code, output) = Python(Path.Combine(Toolchains.RepoRoot(), "Tests", "MoCGen.GpuCheck", "ncu_table.py"), path);
+
+        Assert.True(code == 0, output);
+        // 90.254336 MB in 33.5 us: 2694 GB/s.
+        Assert.Matches(@"mocgen_Llama7BFfnBf16_ffn_decode_gate_topk +33\.5 +90\.3 +2694 +80\.5 +86 +24\.9", output);
+        // Units scaled: 22.5 MB in 9.5 us; the metrics it lacks print as '-'.
+        Assert.Matches(@"mocgen_Llama7BFfnBf16_ffn_decode_up_down +9\.5 +22\.5 +2368 +- +- +-", output);
+    }
+
+    [Fact]
+    public void AProfileWithoutKernelRowsIsExit2()
+    {
+        string path = Path.Combine(dir, "ncu.csv");
+        File.WriteAllLines(path, new[] { "==ERROR== ERR_NVGPUCTRPERM - The user does not have permission to access NVIDIA GPU Performance Counters" });
+
+        var (code, output) = Python(Path.Combine(Toolchains.RepoRoot(), "Tests", "MoCGen.GpuCheck", "ncu_table.py"), path);
+
+        Assert.Equal(2, code);
+        Assert.Contains("no kernel metrics in", output);
+    }
+
     private (int Code, string Output) Compare(string[] ours, string[] torch)
     {
         string oursPath = Path.Combine(dir, "ours.jsonl"), torchPath = Path.Combine(dir, "torch.jsonl");

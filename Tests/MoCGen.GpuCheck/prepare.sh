@@ -10,7 +10,7 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
 dotnet publish "$here/MoCGen.GpuCheck.csproj" -c Release -r linux-x64 -o "$out"
-cp "$here/torch_ffn.py" "$here/compare.py" "$here/run-on-gpu.sh" "$out/"
+cp "$here/torch_ffn.py" "$here/compare.py" "$here/ncu_table.py" "$here/run-on-gpu.sh" "$out/"
 chmod +x "$out/run-on-gpu.sh" "$out/mocgen-gpucheck"
 find "$out" \( -name '*.dbg' -o -name '*.pdb' -o -name '*.xml' \) -delete
 
@@ -19,6 +19,10 @@ if ! grep -q "mocgen_Llama7BFfnBf16_ffn_decode_up_down" "$out/mocgen-gpucheck"; 
     echo "prepare.sh: $out/mocgen-gpucheck carries no PTX (was clang-14 or nvcc found?); see the build warnings above." >&2
     exit 1
 fi
+
+# The same PTX as files, for the GPU machine's own ptxas to report registers and spills (run-on-gpu.sh).
+rm -rf "$out/ptx"
+dotnet run -c Release --project "$repo/Compiler/MoCGen.Cli" -- ptx "$here/Models.cs" --out "$out/ptx" > /dev/null
 
 # tinymoc, the example inference binary (examples/TinyMoC.Infer: NativeAOT, PTX inside), and a TinyMoC checkpoint
 # from a short training run, so run-on-gpu.sh can decode with --device cuda and compare with --device cpu.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine, from the folder prepare.sh filled: checks every generated CUDA kernel against the CPU reference,
-# decodes with the tinymoc binary on the GPU and on the CPU, times ours and PyTorch dense on the same GPU, and prints
-# them side by side. Logs: check.log, tinymoc-cpu.txt, tinymoc-cuda.txt, ours.jsonl, torch.jsonl, compare.txt. Exit status: 0 when every check passed (a missed speed target is reported, not an error), 1 when a check
+# decodes with the tinymoc binary on the GPU and on the CPU, times ours and PyTorch dense on the same GPU, profiles each
+# kernel with Nsight Compute where it is installed, and prints them side by side. Logs: check.log, tinymoc-cpu.txt,
+# tinymoc-cuda.txt, ours.jsonl, torch.jsonl, ncu.csv / ncu.txt, ptxas.log, compare.txt. Exit status: 0 when every check passed (a missed speed target is reported, not an error), 1 when a check
 # failed, 3 without an NVIDIA driver or GPU, 2 when a step could not run.
 set -u
 cd "$(dirname "$0")"
@@ -66,6 +67,33 @@ if ! python3 torch_ffn.py > torch.jsonl; then
     [ "$status" -eq 0 ] && status=2
 fi
 cat torch.jsonl
+
+echo
+echo "== per kernel (Nsight Compute): the 3rd launch of every mocgen kernel in a short benchmark run"
+# Time, DRAM bytes and rate, registers and achieved occupancy of each kernel; not timed here (ncu replays kernels),
+# it says where the time of the figures above goes. Skipped without ncu; a failure (often a counter permission) is
+# reported from ncu.err, not an error of this script.
+if command -v ncu > /dev/null 2>&1; then
+    timeout 900 ncu --clock-control none --kernel-id ::regex:mocgen_:3 --csv --print-units base \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active \
+        ./mocgen-gpucheck --bench --repeats 3 > ncu.csv 2> ncu.err
+    python3 ncu_table.py ncu.csv > ncu.txt || tail -5 ncu.err
+    cat ncu.txt
+else
+    echo "ncu not on PATH: skipped"
+fi
+
+echo
+echo "== registers and spills as this machine's ptxas assembles the kernels (the driver's JIT does the same)"
+ptxas_bin=$(command -v ptxas || echo /usr/local/cuda/bin/ptxas)
+cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+if [ -x "$ptxas_bin" ] && [ -n "$cc" ] && [ -d ptx ]; then
+    for f in ptx/*.ptx; do "$ptxas_bin" -v -arch="sm_$cc" "$f" -o /dev/null 2>&1; done > ptxas.log
+    grep -E "Compiling entry|Used|spill" ptxas.log | sed -E "s/ptxas info *: //" | paste - - - | grep Llama7B |
+        sed -E "s/Compiling entry function '([a-zA-Z0-9_]+)'.*\t(.*)\t(.*)/\1: \3, \2/"
+else
+    echo "ptxas, the compute capability or ptx/ missing: skipped"
+fi
 
 echo
 echo "== side by side"
