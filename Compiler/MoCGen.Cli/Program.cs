@@ -52,13 +52,18 @@ public static class Program
         var files = FilesArgument();
         var output = new Option<string>("--out", "-o") { Description = "Folder to write the .ptx files into (created if missing).", Required = true };
         var arch = new Option<string>("--arch") { Description = "GPU architecture to compile for.", DefaultValueFactory = _ => Compiler.Cuda.PtxToolchain.DefaultArch };
-        var assemble = new Option<bool>("--assemble")
+        var assemble = new Option<string?>("--assemble")
         {
-            Description = "Also assemble the PTX with ptxas and report each kernel's registers, spills, shared memory and blocks an SM; fails where they disagree with the launch tables.",
+            Description = "Also assemble the PTX with ptxas, for --arch or for the architecture given here (e.g. sm_90 for PTX made for sm_80), and report each kernel's registers, spills, shared memory and blocks an SM; fails where they disagree with the launch tables.",
+            Arity = ArgumentArity.ZeroOrOne,
         };
         var command = new Command("ptx", "Compile every generated CUDA source to PTX (nvcc, else clang without a CUDA toolkit).") { files, output, arch, assemble };
-        command.SetAction(r => Guard(stderr, () => PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr,
-            assemble: r.GetValue(assemble))));
+        command.SetAction(r => Guard(stderr, () =>
+        {
+            // --assemble alone assembles for --arch; with a value, for that architecture.
+            string? assembleFor = r.GetResult(assemble) is null ? null : r.GetValue(assemble) ?? r.GetValue(arch)!;
+            return PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr, assembleFor: assembleFor);
+        }));
         return command;
     }
 

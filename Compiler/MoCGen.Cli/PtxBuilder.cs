@@ -22,11 +22,13 @@ internal static class PtxBuilder
 {
     /// <summary>Compiles and writes <c>&lt;out&gt;/&lt;unit&gt;.ptx</c> for each CUDA source; exit codes as the other commands.</summary>
     public static int Run(IReadOnlyList<string> paths, string outDir, string arch, TextWriter stdout, TextWriter stderr,
-        ToolchainSearch? search = null, bool assemble = false)
+        ToolchainSearch? search = null, string? assembleFor = null)
     {
         if (!PtxToolchain.IsArch(arch)) throw new CliException($"'{arch}' is not a GPU architecture; use a name such as sm_80 or sm_90a");
+        if (assembleFor is not null && !PtxToolchain.IsArch(assembleFor))
+            throw new CliException($"--assemble '{assembleFor}' is not a GPU architecture; use a name such as sm_90");
         // Asked to assemble, ptxas must be there before anything is compiled or written.
-        var ptxas = assemble ? PtxAssembler.Find(search) ?? throw new CliException(PtxAssembler.NotFoundText) : null;
+        var ptxas = assembleFor is null ? null : PtxAssembler.Find(search) ?? throw new CliException(PtxAssembler.NotFoundText);
         var sources = Emitter.Generate(paths, stderr, arch); // the kernels' shared-memory tiles follow --arch
         if (sources is null) return ExitCodes.ModelErrors;
 
@@ -69,7 +71,7 @@ internal static class PtxBuilder
         // --assemble: the PTX is also assembled (as the driver will when it loads it) and checked against the launch tables.
         if (ptxas is null) return ExitCodes.Success;
         var files = compiled.Select(c => (Path.GetFileNameWithoutExtension(c.Unit.Name) + ".ptx", c.Result.Ptx!)).ToList();
-        return KernelResourcesReport.Check(ptxas, files, arch, KernelResourcesReport.LaunchTables(sources), stdout, stderr)
+        return KernelResourcesReport.Check(ptxas, files, assembleFor!, KernelResourcesReport.LaunchTables(sources), stdout, stderr)
             ? ExitCodes.Success
             : ExitCodes.ModelErrors;
     }

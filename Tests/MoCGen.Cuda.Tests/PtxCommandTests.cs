@@ -95,7 +95,7 @@ public sealed class PtxCommandTests : IDisposable
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var e = Assert.Throws<CliException>(() => PtxBuilder.Run(new[] { TinyMoC }, outDir, "sm_80", stdout, stderr, Toolchains.Nowhere, assemble: true));
+        var e = Assert.Throws<CliException>(() => PtxBuilder.Run(new[] { TinyMoC }, outDir, "sm_80", stdout, stderr, Toolchains.Nowhere, assembleFor: "sm_80"));
         Assert.Equal(PtxAssembler.NotFoundText, e.Message);
         Assert.False(Directory.Exists(outDir));
     }
@@ -108,6 +108,7 @@ public sealed class PtxCommandTests : IDisposable
         var (code, stdout, stderr) = Mocgen("ptx", TinyMoC, "--out", outDir, "--assemble");
 
         Assert.True(code == ExitCodes.Success, stdout + stderr);
+        Assert.Contains("compiling 8 CUDA source(s) for sm_80 with ", stdout);
         Assert.Contains("assembling 8 PTX file(s) for sm_80 with ", stdout);
         foreach (var file in Directory.GetFiles(outDir, "*.ptx"))
             foreach (var kernel in PtxCheck.Entries(File.ReadAllText(file)))
@@ -119,6 +120,27 @@ public sealed class PtxCommandTests : IDisposable
                 Assert.All(cells.Skip(1), c => Assert.True(int.TryParse(c, out _), row));
                 Assert.Equal("0", cells[3]); // nothing spilled
             }
+    }
+
+    [Fact]
+    public void AssembleTakesAnotherArchitectureForTheSamePtx()
+    {
+        if (Toolchains.Clang is null || PtxAssembler.Find() is null) return;
+
+        var (code, stdout, stderr) = Mocgen("ptx", TinyMoC, "--out", outDir, "--assemble", "sm_90");
+
+        Assert.True(code == ExitCodes.Success, stdout + stderr);
+        Assert.Contains("compiling 8 CUDA source(s) for sm_80 with ", stdout);  // clang-14 makes sm_80 PTX
+        Assert.Contains("assembling 8 PTX file(s) for sm_90 with ", stdout);   // ptxas assembles it for Hopper
+    }
+
+    [Fact]
+    public void AssembleForABadArchitectureIsBadInput()
+    {
+        var (code, _, stderr) = Mocgen("ptx", TinyMoC, "--out", outDir, "--assemble", "hopper");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("--assemble 'hopper' is not a GPU architecture", stderr);
+        Assert.False(Directory.Exists(outDir));
     }
 
     [Fact]
