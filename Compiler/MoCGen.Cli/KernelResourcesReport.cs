@@ -120,17 +120,26 @@ internal static class KernelResourcesReport
             yield return $"{k.Registers} registers a thread leave no room for a block of {plan.Block} threads ({KernelResources.RegistersPerSm} registers an SM)";
     }
 
-    /// <summary>Blocks an SM can hold, by registers and by shared memory (the target's opt-in limit, plus 1 KiB the
+    /// <summary>Blocks an SM can hold, by registers, by shared memory (the target's opt-in limit, plus 1 KiB the
     /// driver reserves a block on sm_80 and later; an SM has as much shared memory as one block may opt in to, plus that
-    /// reserve).</summary>
+    /// reserve) and by resident threads.</summary>
     public static int BlocksPerSm(KernelResources k, PlannedLaunch plan, CudaTarget target)
     {
         const int reserved = 1024;
         int shared = k.StaticSharedBytes + plan.DynamicSharedBytes + reserved;
         int byShared = (target.SharedPerBlockOptin + reserved) / shared;
-        int byThreads = 2048 / Math.Max(32, (plan.Block + 31) / 32 * 32);
+        int byThreads = ThreadsPerSm(target.Arch) / Math.Max(32, (plan.Block + 31) / 32 * 32);
         return Math.Min(Math.Min(k.BlocksByRegisters(plan.Block), byShared), byThreads);
     }
+
+    /// <summary>Resident threads an SM holds (CUDA Programming Guide, compute capabilities): 1,024 on sm_75, 1,536 on
+    /// sm_86 and sm_89, 2,048 on sm_70, sm_80 and sm_90.</summary>
+    public static int ThreadsPerSm(string arch) => arch.TrimEnd('a', 'f') switch
+    {
+        "sm_75" => 1024,
+        "sm_86" or "sm_89" => 1536,
+        _ => 2048,
+    };
 
     private static void Write(List<string[]> rows, TextWriter stdout)
     {

@@ -99,8 +99,9 @@ public sealed class PtxasTests
         Assert.Equal(0, new KernelResources("k", 255, 0, 0, 0, 0).BlocksByRegisters(1024));
         // 2,464 static + 73,728 dynamic + the 1 KiB a block reserves, twice in sm_80's 164 KiB.
         Assert.Equal(2, KernelResourcesReport.BlocksPerSm(new KernelResources("k", 32, 2464, 0, 0, 0), new PlannedLaunch("k", 256, 2460, 73728), ampere));
-        // Threads bound it last: 2,048 an SM.
+        // Threads bound it last: 2,048 an SM on sm_80, 1,536 on sm_86.
         Assert.Equal(8, KernelResourcesReport.BlocksPerSm(new KernelResources("k", 16, 0, 0, 0, 0), new PlannedLaunch("k", 256, 0, 0), ampere));
+        Assert.Equal(6, KernelResourcesReport.BlocksPerSm(new KernelResources("k", 16, 0, 0, 0, 0), new PlannedLaunch("k", 256, 0, 0), CudaTarget.FromArch("sm_86")));
     }
 
     [Fact]
