@@ -80,7 +80,7 @@ internal static class MachineCode
     /// <summary>
     /// The machine code keeps the loads in flight that the PTX issues (ptxas may reorder; with the block size alone as
     /// launch bound it stored each staged load of the decode up/down before the next). Checked at LLaMA-7B shapes, fp32
-    /// and bf16, for Ampere and Hopper, as the longest run of global loads that no shared store, barrier or global store
+    /// and bf16 (the staging kernels also at the odd and small shapes), for Ampere and Hopper, as the longest run of global loads that no shared store, barrier or global store
     /// interrupts: the staging of W_u / W_d^T rows (8 16-byte copies a thread), the sampled products (24), the windowed
     /// products (8 and 16), the weight gradient's x / gy staging (16) and its epilogue (12 old values of dW), the
     /// decode gate GEMV and the decoder's projections (8 weight loads a lane before a multiply), and the decoder's row,
@@ -88,7 +88,9 @@ internal static class MachineCode
     /// </summary>
     public static void AssertLoadsInFlight(Dictionary<(string Unit, string Arch), PtxasResult> assembled)
     {
-        foreach (var model in new[] { "Llama7BFfn", "Llama7BFfnBf16" })
+        // The sparse products, the weight gradient and the decode up/down stage tiles whatever the shape: checked for
+        // the odd (d 200, d_ff 520) and small (d 64) models too, where guarded loads could be sunk into branches.
+        foreach (var model in new[] { "Llama7BFfn", "Llama7BFfnBf16", "Ffn200", "SmallDecoder", "SmallDecoderBf16" })
         foreach (var arch in Architectures)
         {
             var decode = Sass(assembled, $"MoCGen.GpuCheck.{model}.FeedForwardDecode", arch);
@@ -98,15 +100,17 @@ internal static class MachineCode
             string where = $"{model} {arch}";
 
             AssertRun(decode[p + "_ffn_decode_up_down"], "LDG.E.128", new[] { "STS", "BAR" }, 8, where);
-            AssertRun(decode[p + "_ffn_decode_gate_topk"], model.EndsWith("Bf16", StringComparison.Ordinal) ? "LDG.E.64" : "LDG.E.128", new[] { "FFMA", "BAR" }, 8, where);
             AssertRun(forward[p + "_ffn_up"], "LDG", new[] { "STS", "BAR" }, 24, where);
             AssertRun(forward[p + "_ffn_down"], "LDG", new[] { "STS", "BAR" }, 8, where);
             AssertRun(backward[p + "_ffn_bwd_gh"], "LDG", new[] { "STS", "BAR" }, 24, where);
             AssertRun(backward[p + "_ffn_bwd_gx"], "LDG", new[] { "STS", "BAR" }, 16, where);
             AssertRun(backward[p + "_ffn_bwd_weights"], "LDG", new[] { "STS", "BAR" }, 16, where);
             AssertRun(backward[p + "_ffn_bwd_weights"], "LDG", new[] { "STG", "STS", "BAR" }, 12, where);
+            if (!model.StartsWith("Llama7B", StringComparison.Ordinal)) continue;
 
-            // The decode step's other kernels (the GPU decoder's): projections, norms, RoPE, attention keys, sampling.
+            // At LLaMA-7B sizes (a small model's rows have fewer loads than these counts): the decode gate GEMV and
+            // the decode step's other kernels (the GPU decoder's): projections, norms, RoPE, attention keys, sampling.
+            AssertRun(decode[p + "_ffn_decode_gate_topk"], model.EndsWith("Bf16", StringComparison.Ordinal) ? "LDG.E.64" : "LDG.E.128", new[] { "FFMA", "BAR" }, 8, where);
             var decoder = Sass(assembled, $"MoCGen.GpuCheck.{model}.Decoder", arch);
             foreach (var gemv in new[] { "_dec_qkv", "_dec_o_proj", "_dec_lm_head" })
                 AssertRun(decoder[p + gemv], "LDG", new[] { "FFMA", "STS", "BAR" }, 8, where);
