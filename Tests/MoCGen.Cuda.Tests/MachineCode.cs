@@ -80,11 +80,12 @@ internal static class MachineCode
     /// <summary>
     /// The machine code keeps the loads in flight that the PTX issues (ptxas may reorder; with the block size alone as
     /// launch bound it stored each staged load of the decode up/down before the next). Checked at LLaMA-7B shapes, fp32
-    /// and bf16 (the staging kernels also at the odd and small shapes), for Ampere and Hopper, as the longest run of global loads that no shared store, barrier or global store
-    /// interrupts: the staging of W_u / W_d^T rows (8 16-byte copies a thread), the sampled products (24), the windowed
-    /// products (8 and 16), the weight gradient's x / gy staging (16) and its epilogue (12 old values of dW), the
-    /// decode gate GEMV and the decoder's projections (8 weight loads a lane before a multiply), and the decoder's row,
-    /// RoPE, attention-key and sampling kernels (8 to 16; 12 for the attention keys).
+    /// and bf16 (the staging kernels also at the odd and small shapes), for Ampere and Hopper, as the longest run of
+    /// global loads that no shared store, barrier or global store interrupts: the staging of W_u / W_d^T rows (8
+    /// 16-byte copies a thread), the sampled products (24), the windowed products (8 and 16), the weight gradient's
+    /// x / gy staging (16) and its epilogue (12 old values of dW), the decode gate GEMV and the decoder's projections
+    /// (8 weight loads a lane before a multiply), and the decoder's row, RoPE, attention-key and sampling kernels (8
+    /// to 16; 12 for the attention keys).
     /// </summary>
     public static void AssertLoadsInFlight(Dictionary<(string Unit, string Arch), PtxasResult> assembled)
     {
