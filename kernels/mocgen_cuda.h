@@ -147,7 +147,7 @@ static __device__ __forceinline__ int atomicCAS(int* address, int compare, int v
 #error "mocgen_cuda.h: compile as CUDA with nvcc, or with clang -x cuda --cuda-device-only -nocudainc -nocudalib"
 #endif
 
-// Launch bounds that let ptxas give a thread up to 128 registers: blocks of `threads` (at most 512), and at least
+// Launch bounds that let ptxas give a thread up to 128 registers: blocks of `threads`, and at least (one, or)
 // 512 / threads of them resident on an SM. With the block size alone ptxas aims at full occupancy (as few as 32
 // registers a thread), which a kernel that stages tiles in shared memory cannot reach anyway, and to get there it
 // stores each staged load before it issues the next: the copies a thread has in flight, 8 or more as written, fall
@@ -155,7 +155,7 @@ static __device__ __forceinline__ int atomicCAS(int* address, int compare, int v
 // kernels that stage tiles (the sparse products of training, the weight gradient, the decode up/down) and the decode
 // attention use these; the others keep their loads in flight at ptxas's own register count and give only their block
 // size (a second number there costs them occupancy and gains nothing).
-#define MOCGEN_BOUNDS_128REGS(threads) __launch_bounds__(threads, 512 / (threads))
+#define MOCGEN_BOUNDS_128REGS(threads) __launch_bounds__(threads, (threads) < 512 ? 512 / (threads) : 1)
 
 // Fast hardware math, the same under nvcc and clang: single PTX instructions (ex2.approx, rsqrt.approx,
 // div.approx, tanh.approx is sm_75+ so not used), never a libdevice call.

@@ -10,7 +10,7 @@ typedef __SIZE_TYPE__ size_t;
 #define __constant__ __attribute__((constant))
 #define __forceinline__ __inline__ __attribute__((always_inline))
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
-#define MOCGEN_BOUNDS_128REGS(threads) __launch_bounds__(threads, 512 / (threads))
+#define MOCGEN_BOUNDS_128REGS(threads) __launch_bounds__(threads, (threads) < 512 ? 512 / (threads) : 1)
 #define __align__(n) __attribute__((aligned(n)))
 struct __align__(16) float4 { float x, y, z, w; };
 typedef unsigned int mocgen_u128 __attribute__((ext_vector_type(4)));
