@@ -3,8 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using MoCGen.Compiler;
 using MoCGen.Compiler.Cuda;
@@ -37,16 +35,10 @@ internal static class KernelResourcesReport
     public static Dictionary<string, PlannedLaunch> LaunchTables(IEnumerable<GeneratedSource> sources)
     {
         var launches = new Dictionary<string, PlannedLaunch>(StringComparer.Ordinal);
-        foreach (var source in sources.Where(s => s.HintName.EndsWith(".Cuda.g.cs", StringComparison.OrdinalIgnoreCase)))
-        {
-            var root = CSharpSyntaxTree.ParseText(source.Text, ModelInput.ParseOptions).GetRoot();
-            foreach (var table in root.DescendantNodes().OfType<ClassDeclarationSyntax>().Where(c => c.Parent is ClassDeclarationSyntax { Identifier.ValueText: "Cuda" }))
+        foreach (var (_, cuda) in PtxBuilder.CudaClasses(sources))
+            foreach (var table in cuda.Members.OfType<ClassDeclarationSyntax>())
             {
-                var constants = new Dictionary<string, object>(StringComparer.Ordinal);
-                foreach (var field in table.Members.OfType<FieldDeclarationSyntax>().Where(f => f.Modifiers.Any(SyntaxKind.ConstKeyword)))
-                    foreach (var variable in field.Declaration.Variables)
-                        if (variable.Initializer?.Value is LiteralExpressionSyntax literal && literal.Token.Value is { } value)
-                            constants[variable.Identifier.ValueText] = value;
+                var constants = PtxBuilder.ConstantLiterals(table).ToDictionary(c => c.Name, c => c.Value, StringComparer.Ordinal);
                 foreach (var (name, value) in constants)
                 {
                     if (!name.EndsWith("Kernel", StringComparison.Ordinal) || value is not string symbol) continue;
@@ -56,7 +48,6 @@ internal static class KernelResourcesReport
                     launches[symbol] = new PlannedLaunch(symbol, block, shared, dynamic);
                 }
             }
-        }
         return launches;
     }
 

@@ -103,22 +103,35 @@ internal static class PtxBuilder
                 units.Add(new CudaUnit(Path.GetFileName(source.HintName), source.Text));
                 continue;
             }
-            if (!source.HintName.EndsWith(".Cuda.g.cs", StringComparison.OrdinalIgnoreCase)) continue;
-            var model = Path.GetFileName(source.HintName).Substring(0, Path.GetFileName(source.HintName).Length - ".Cuda.g.cs".Length);
-            var root = CSharpSyntaxTree.ParseText(source.Text, ModelInput.ParseOptions).GetRoot();
-            foreach (var cuda in root.DescendantNodes().OfType<ClassDeclarationSyntax>().Where(c => c.Identifier.ValueText == "Cuda"))
-            {
+            foreach (var (model, cuda) in CudaClasses(new[] { source }))
                 // Only the class's own fields: nested launch tables hold kernel names, not sources.
-                foreach (var field in cuda.Members.OfType<FieldDeclarationSyntax>().Where(f => f.Modifiers.Any(SyntaxKind.ConstKeyword)))
-                    foreach (var variable in field.Declaration.Variables)
-                    {
-                        var name = variable.Identifier.ValueText;
-                        if (!name.EndsWith("Source", StringComparison.Ordinal) || name.Length == "Source".Length) continue;
-                        if (variable.Initializer?.Value is not LiteralExpressionSyntax { RawKind: (int)SyntaxKind.StringLiteralExpression } literal) continue;
-                        units.Add(new CudaUnit($"{model}.{name.Substring(0, name.Length - "Source".Length)}.cu", literal.Token.ValueText));
-                    }
-            }
+                foreach (var (name, value) in ConstantLiterals(cuda))
+                    if (name.EndsWith("Source", StringComparison.Ordinal) && name.Length > "Source".Length && value is string text)
+                        units.Add(new CudaUnit($"{model}.{name.Substring(0, name.Length - "Source".Length)}.cu", text));
         }
         return units;
     }
+
+    /// <summary>The <c>Cuda</c> classes of the generated carriers (<c>&lt;Model&gt;.Cuda.g.cs</c>), with the model's name.</summary>
+    public static IEnumerable<(string Model, ClassDeclarationSyntax Cuda)> CudaClasses(IEnumerable<GeneratedSource> sources)
+    {
+        foreach (var source in sources)
+        {
+            var file = Path.GetFileName(source.HintName);
+            if (!file.EndsWith(".Cuda.g.cs", StringComparison.OrdinalIgnoreCase)) continue;
+            var model = file.Substring(0, file.Length - ".Cuda.g.cs".Length);
+            var root = CSharpSyntaxTree.ParseText(source.Text, ModelInput.ParseOptions).GetRoot();
+            foreach (var cuda in root.DescendantNodes().OfType<ClassDeclarationSyntax>().Where(c => c.Identifier.ValueText == "Cuda"))
+                yield return (model, cuda);
+        }
+    }
+
+    /// <summary>The <c>const</c> fields of <paramref name="type"/> itself that a literal initialises, with their values.</summary>
+    public static IEnumerable<(string Name, object Value)> ConstantLiterals(ClassDeclarationSyntax type) =>
+        from field in type.Members.OfType<FieldDeclarationSyntax>()
+        where field.Modifiers.Any(SyntaxKind.ConstKeyword)
+        from variable in field.Declaration.Variables
+        let value = (variable.Initializer?.Value as LiteralExpressionSyntax)?.Token.Value
+        where value is not null
+        select (variable.Identifier.ValueText, value);
 }

@@ -73,22 +73,8 @@ public sealed class PtxAssembler
     public static PtxAssembler? Find(ToolchainSearch? search = null)
     {
         search ??= ToolchainSearch.Default;
-        var dirs = new List<string>();
-        if (!string.IsNullOrEmpty(search.CudaPath)) dirs.Add(Path.Combine(search.CudaPath, "bin"));
-        dirs.AddRange(search.PathVariable.Split(new[] { Path.PathSeparator }, StringSplitOptions.RemoveEmptyEntries));
-        dirs.AddRange(search.ExtraDirectories);
-        foreach (var dir in dirs)
-        {
-            try
-            {
-                var path = Path.Combine(dir, "ptxas");
-                if (File.Exists(path)) return new PtxAssembler(Path.GetFullPath(path));
-            }
-            catch (ArgumentException)
-            {
-                // a PATH entry with characters a path cannot hold
-            }
-        }
+        foreach (var dir in search.ToolkitDirectories())
+            if (PtxToolchain.Executable(dir, "ptxas") is { } ptxas) return new PtxAssembler(ptxas);
         return null;
     }
 

@@ -39,6 +39,18 @@ public sealed record ToolchainSearch
 
     /// <summary>The process environment, as the defaults above read it.</summary>
     public static ToolchainSearch Default => new();
+
+    /// <summary>Where a CUDA toolkit's programs (nvcc, ptxas) are looked for, in order: CUDA_PATH/bin, PATH, then
+    /// <see cref="ExtraDirectories"/>.</summary>
+    internal IEnumerable<string> ToolkitDirectories()
+    {
+        if (!string.IsNullOrEmpty(CudaPath)) yield return Path.Combine(CudaPath, "bin");
+        foreach (var dir in PathDirectories()) yield return dir;
+        foreach (var dir in ExtraDirectories) yield return dir;
+    }
+
+    /// <summary>The directories of <see cref="PathVariable"/>.</summary>
+    internal string[] PathDirectories() => PathVariable.Split(new[] { Path.PathSeparator }, StringSplitOptions.RemoveEmptyEntries);
 }
 
 /// <summary>The outcome of one CUDA C to PTX compilation.</summary>
@@ -105,16 +117,10 @@ public sealed class PtxToolchain
     public static PtxToolchain? Find(ToolchainSearch? search = null)
     {
         search ??= ToolchainSearch.Default;
-        var path = search.PathVariable.Split(new[] { Path.PathSeparator }, StringSplitOptions.RemoveEmptyEntries);
         if (!search.ClangOnly)
-        {
-            var nvccDirs = new List<string>();
-            if (!string.IsNullOrEmpty(search.CudaPath)) nvccDirs.Add(Path.Combine(search.CudaPath, "bin"));
-            nvccDirs.AddRange(path);
-            nvccDirs.AddRange(search.ExtraDirectories);
-            foreach (var dir in nvccDirs)
+            foreach (var dir in search.ToolkitDirectories())
                 if (Executable(dir, "nvcc") is { } nvcc) return new PtxToolchain(PtxCompilerKind.Nvcc, nvcc);
-        }
+        var path = search.PathDirectories();
         foreach (var name in ClangNames)
             foreach (var dir in path)
                 if (Executable(dir, name) is { } clang && HasNvptxBackend(clang)) return new PtxToolchain(PtxCompilerKind.Clang, clang);
@@ -225,7 +231,8 @@ public sealed class PtxToolchain
         }
     }
 
-    private static string? Executable(string dir, string name)
+    /// <summary>The full path of program <paramref name="name"/> (or <c>name.exe</c>) in <paramref name="dir"/>; null where it is not there.</summary>
+    internal static string? Executable(string dir, string name)
     {
         try
         {

@@ -71,9 +71,6 @@ public static class DecoderKernelEmitter
         public int AttnVLoads { get; set; }
         public int SampleThreads { get; set; }
         public bool Bf16 { get; set; }
-        public int GemvVec { get; set; }
-        public int GemvLoads { get; set; }
-        public bool GemvWhole { get; set; }
     }
 
     /// <summary>The CUDA C text of the decoder kernels.</summary>
@@ -115,9 +112,6 @@ public static class DecoderKernelEmitter
             AttnVLoads = AttnVLoads,
             SampleThreads = SampleThreads,
             Bf16 = FeedForwardKernelEmitter.Bf16(s),
-            GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(s),
-            GemvLoads = FeedForwardKernelEmitter.DecodeGemvLoads,
-            GemvWhole = FeedForwardKernelEmitter.DecodeGemvWhole(s),
         };
         return ModelEmitter.Tidy(TemplateRenderer.RenderKernel("Decoder", KernelTemplateData.For(data, s, cuda, KernelPrefix(s))));
     }

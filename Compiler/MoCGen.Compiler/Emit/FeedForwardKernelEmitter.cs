@@ -171,9 +171,6 @@ public static class FeedForwardKernelEmitter
         public int DecodeTokens { get; set; }
         public int GemvRows { get; set; }
         public int GemvLanes { get; set; }
-        public int GemvVec { get; set; }
-        public int GemvLoads { get; set; }
-        public bool GemvWhole { get; set; }
         public int CopyVec { get; set; }
         public int StageLoads { get; set; }
         public int UpLoads { get; set; }
@@ -256,9 +253,6 @@ public static class FeedForwardKernelEmitter
             DecodeTokens = DecodeTokens,
             GemvRows = DecodeGemvRows,
             GemvLanes = DecodeGemvLanes,
-            GemvVec = DecodeGemvVector(s),
-            GemvLoads = DecodeGemvLoads,
-            GemvWhole = DecodeGemvWhole(s),
             CopyVec = DecodeCopyVector(s),
             StageLoads = DecodeStageLoads,
             UpLoads = DecodeUpLoads,

@@ -41,7 +41,7 @@ internal static class LaunchTable
 }
 
 /// <summary>What every kernel template reads: the target, the MoCGen version, the model's names, its kernel-name prefix, d,
-/// and the tiles of the sparse products.</summary>
+/// the tiles of the sparse products and the shape of the decode GEMV.</summary>
 public abstract class KernelTemplateData
 {
     public bool Cuda { get; set; }
@@ -63,6 +63,11 @@ public abstract class KernelTemplateData
     public int WindowedCols { get; } = SparseTiles.WindowedCols;
     public int WindowedPerWarp { get; } = SparseTiles.WindowedTokens / (SparseTiles.WindowedThreads / 32);
 
+    // The decode GEMV's shape (Templates/Gemv.scriban: the decode gate kernel and the decoder's projections).
+    public int GemvVec { get; set; }
+    public int GemvLoads { get; set; }
+    public bool GemvWhole { get; set; }
+
     /// <summary>Sets the fields above for <paramref name="shape"/>, rendered for CUDA or ILGPU, with its kernels named
     /// after <paramref name="prefix"/>; returns <paramref name="data"/> (whose own fields the caller has set).</summary>
     public static T For<T>(T data, PlanShape shape, bool cuda, string prefix) where T : KernelTemplateData
@@ -73,6 +78,9 @@ public abstract class KernelTemplateData
         data.FullName = LaunchTable.FullName(shape);
         data.Prefix = prefix;
         data.Hidden = shape.Hidden;
+        data.GemvVec = FeedForwardKernelEmitter.DecodeGemvVector(shape);
+        data.GemvLoads = FeedForwardKernelEmitter.DecodeGemvLoads;
+        data.GemvWhole = FeedForwardKernelEmitter.DecodeGemvWhole(shape);
         return data;
     }
 }
