@@ -143,8 +143,17 @@ static __device__ __forceinline__ unsigned int atomicOr(unsigned int* address, u
 { return (unsigned int)__nvvm_atom_or_gen_i((int*)address, (int)value); }
 static __device__ __forceinline__ int atomicCAS(int* address, int compare, int value) { return __nvvm_atom_cas_gen_i(address, compare, value); }
 
+#elif defined(MOCGEN_CUDA_ON_CPU)
+// Host C++ (clang++ -x c++ -std=c++20 -DMOCGEN_CUDA_ON_CPU): the same subset on the CPU, a fiber per thread
+// (`mocgen cuda-cpu`, which builds a libcuda.so.1 that runs the kernels on the CPU).
+#include "mocgen_cpu.h"
 #else
-#error "mocgen_cuda.h: compile as CUDA with nvcc, or with clang -x cuda --cuda-device-only -nocudainc -nocudalib"
+#error "mocgen_cuda.h: compile as CUDA with nvcc, or with clang -x cuda --cuda-device-only -nocudainc -nocudalib (or as C++ with -DMOCGEN_CUDA_ON_CPU)"
+#endif
+
+#ifndef MOCGEN_DYNAMIC_SHARED
+/// Declares `name`, the block's dynamic shared memory (the launch's sharedMemBytes) as unsigned char[], 16-byte aligned.
+#define MOCGEN_DYNAMIC_SHARED(name) extern __shared__ __attribute__((aligned(16))) unsigned char name[]
 #endif
 
 // Launch bounds that let ptxas give a thread up to 128 registers: blocks of `threads`, and at least (one, or)

@@ -6,7 +6,7 @@ namespace MoCGen.Cli;
 
 /// <summary>
 /// The <c>mocgen</c> command line: <c>inspect</c> prints a model's plan, <c>emit</c> writes its generated sources,
-/// <c>ptx</c> compiles its CUDA sources to PTX.
+/// <c>ptx</c> compiles its CUDA sources to PTX, <c>cuda-cpu</c> builds a libcuda.so.1 that runs them on the CPU.
 /// </summary>
 public static class Program
 {
@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(InspectCommand(stdout, stderr));
         root.Subcommands.Add(EmitCommand(stdout, stderr));
         root.Subcommands.Add(PtxCommand(stdout, stderr));
+        root.Subcommands.Add(CudaCpuCommand(stdout, stderr));
 
         var parsed = root.Parse(args);
         var code = parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
@@ -64,6 +65,17 @@ public static class Program
             string? assembleFor = r.GetResult(assemble) is null ? null : r.GetValue(assemble) ?? r.GetValue(arch)!;
             return PtxBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), r.GetValue(arch)!, stdout, stderr, assembleFor: assembleFor);
         }));
+        return command;
+    }
+
+    private static Command CudaCpuCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var files = FilesArgument();
+        var output = new Option<string>("--out", "-o") { Description = "Folder to write libcuda.so.1 into (created if missing).", Required = true };
+        var command = new Command("cuda-cpu",
+            "Build a libcuda.so.1 that runs the models' CUDA kernels on the CPU (a fiber per CUDA thread; barriers, shuffles and buffer ends checked): run a MoCGen program with LD_LIBRARY_PATH set to its folder to take the CUDA path with no GPU.")
+        { files, output };
+        command.SetAction(r => Guard(stderr, () => CpuDriverBuilder.Run(r.GetRequiredValue(files), r.GetRequiredValue(output), stdout, stderr)));
         return command;
     }
 

@@ -31,7 +31,7 @@ public sealed class FeedForwardDecodeCudaTests
         Assert.Contains($"static constexpr int TILE_ROWS = {tile.Rows};", cuda);
         Assert.Contains($"Target sm_80: 166912 bytes of shared memory per block with the opt-in", cuda);
         Assert.Contains($"{tile.DynamicBytes} bytes of dynamic shared memory", cuda);
-        Assert.Contains("extern __shared__", cuda);
+        Assert.Contains("MOCGEN_DYNAMIC_SHARED(mocgen_dynamic_shared);", cuda);  // the tile: dynamic shared memory
         Assert.Equal(tile.NeedsOptIn, cuda.Contains("CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES", StringComparison.Ordinal));
         Assert.DoesNotContain("Group.", cuda);
         Assert.DoesNotContain("ArrayView", cuda);
