@@ -225,7 +225,7 @@ inline void arrive(Barrier& b, int line, const char* what, int predicate = 0)
     if (b.arrived == 0)
         b.line = line;
     else if (b.line != line)
-        fail("threads wait at different %ss (lines %d and %d): a barrier under a condition that differs between them", what,
+        fail("threads wait at %s on different lines (%d and %d): a barrier under a condition that differs between them", what,
             b.line, line);
     b.count += predicate;
     b.arrived++;
@@ -291,7 +291,7 @@ inline void thread_exits()
     Fiber& f = *l.current;
     Warp& w = l.warps[f.linear / WarpSize];
     if (w.barrier.arrived > 0)
-        fail("a lane exits while %d lanes of its warp wait at a warp shuffle or __syncwarp on line %d", w.barrier.arrived,
+        fail("a lane exits while other lanes of its warp (%d) wait at a warp shuffle or __syncwarp on line %d", w.barrier.arrived,
             w.barrier.line);
     f.done = true;
     l.live--;
