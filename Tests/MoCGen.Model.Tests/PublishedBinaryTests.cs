@@ -54,10 +54,14 @@ public sealed class PublishedBinaryFixture : IDisposable
         return parameters;
     }
 
-    public (int ExitCode, string Stdout, string Stderr) Run(params string[] arguments)
+    public (int ExitCode, string Stdout, string Stderr) Run(params string[] arguments) => RunWithLibraryPath(null, arguments);
+
+    /// <summary>Runs the binary with <paramref name="libraryPath"/> (where not null) as LD_LIBRARY_PATH.</summary>
+    public (int ExitCode, string Stdout, string Stderr) RunWithLibraryPath(string? libraryPath, params string[] arguments)
     {
         var start = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, StandardOutputEncoding = Encoding.UTF8 };
         foreach (var a in arguments) start.ArgumentList.Add(a);
+        if (libraryPath is not null) start.Environment["LD_LIBRARY_PATH"] = libraryPath;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -124,6 +128,37 @@ public sealed class PublishedBinaryTests(PublishedBinaryFixture binary) : IClass
         Assert.Equal("cpu", stats.RootElement.GetProperty("device").GetString());
         Assert.Equal(tokens, stats.RootElement.GetProperty("tokens").GetInt32());
         Assert.True(stats.RootElement.GetProperty("tokens_per_s").GetDouble() > 0);
+    }
+
+    /// <summary>
+    /// <c>--device cuda</c> with no GPU, on the CPU driver (<c>mocgen cuda-cpu</c> from the example's own model file): the
+    /// binary loads it as the NVIDIA driver, JIT-loads its PTX (every kernel must be one the driver was built with) and
+    /// decodes through GpuDecodeSession and the generated CUDA kernels; greedy, it must pick the tokens its CPU path picks.
+    /// </summary>
+    [Fact]
+    public void OnTheCpuDriverTheCudaPathDecodesWhatTheCpuPathDoes()
+    {
+        RequirePublished();
+        if (MoCGen.Compiler.Cuda.CpuDriver.Find() is null)
+        {
+            Assert.True(Environment.GetEnvironmentVariable("CI") != "true", "CI=true but no clang++ is on PATH (.ci/run installs clang-14)");
+            return;
+        }
+        var driver = Path.Combine(binary.Folder.FullName, "cpu-driver");
+        using (var log = new StringWriter())
+            Assert.True(MoCGen.Cli.Program.Run(["cuda-cpu", Path.Combine(RepoPaths.Root(), "examples", "TinyMoC", "TinyMoC.cs"), "--out", driver], log, log) == 0,
+                log.ToString());
+        string[] args = ["--checkpoint", binary.Checkpoint, "--prompt", "Gets the ", "--max-tokens", "24", "--temperature", "0", "--stats"];
+
+        var cpu = binary.Run([.. args, "--device", "cpu"]);
+        var cuda = binary.RunWithLibraryPath(driver, [.. args, "--device", "cuda"]);
+
+        Assert.True(cpu.ExitCode == 0, cpu.Stderr);
+        Assert.True(cuda.ExitCode == 0, cuda.Stderr);
+        Assert.Equal(cpu.Stdout, cuda.Stdout);
+        using var stats = JsonDocument.Parse(cuda.Stderr.Trim().Split('\n').Last());
+        Assert.Equal("cuda", stats.RootElement.GetProperty("device").GetString());
+        Assert.Equal(24, stats.RootElement.GetProperty("tokens").GetInt32());
     }
 
     [Fact]
