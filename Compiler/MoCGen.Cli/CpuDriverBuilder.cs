@@ -14,7 +14,7 @@ internal static class CpuDriverBuilder
     /// <summary>Builds <c>&lt;out&gt;/libcuda.so.1</c>; exit codes as the other commands.</summary>
     public static int Run(IReadOnlyList<string> paths, string outDir, TextWriter stdout, TextWriter stderr, ToolchainSearch? search = null)
     {
-        var compiler = CpuDriver.Find(search) ?? throw new CliException(CpuDriver.NotFoundText.Substring("mocgen: ".Length));
+        var compiler = CpuDriver.Find(search) ?? throw new CliException(CpuDriver.NotFoundText);
         // The launch tables the host uses are planned for the default architecture, as the PTX a build embeds.
         var sources = Emitter.Generate(paths, stderr, PtxToolchain.DefaultArch);
         if (sources is null) return ExitCodes.ModelErrors;

@@ -198,3 +198,72 @@ public sealed class CpuDriverHarnessTests
         }
     }
 }
+
+/// <summary><c>mocgen cuda-cpu</c> and <see cref="CpuDriver"/>'s reading of kernel names.</summary>
+public sealed class CpuDriverCommandTests
+{
+    [Fact]
+    public void KernelNamesFollowGlobalVoidPastLaunchBoundsAndComments()
+    {
+        const string source = """
+            #include "mocgen_cuda.h"
+            // an extern "C" __global__ void kernel(...) in a comment is not one
+            /* nor __global__ void here(int) */
+            static __device__ float helper(float x) { return x; }
+            extern "C" __global__ void __launch_bounds__(ROWS * (2 + 1))
+            first(const float* x, int n) {}
+            extern "C" __global__ void MOCGEN_BOUNDS_128REGS(THREADS) second (float* y) {}
+            extern "C" __global__ void third(void) {}
+            """;
+
+        Assert.Equal(new[] { "first", "second", "third" }, CpuDriver.KernelNames(source));
+    }
+
+    [Fact]
+    public void EachKernelIsRegisteredAfterTheUnit()
+    {
+        var text = CpuDriver.WithRegistrations("int a;\n", new[] { "k1", "k2" });
+
+        Assert.StartsWith("int a;\n", text);
+        Assert.Contains("::mocgen_cpu::Registration(\"k1\", &k1),", text);
+        Assert.Contains("::mocgen_cpu::Registration(\"k2\", &k2),", text);
+        Assert.Equal("int a;\n", CpuDriver.WithRegistrations("int a;\n", Array.Empty<string>()));
+    }
+
+    [Fact]
+    public void WithoutClangPlusPlusTheCommandSaysWhatToInstall()
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var models = Path.Combine(Toolchains.RepoRoot(), "examples", "TinyMoC", "TinyMoC.cs");
+
+        var e = Assert.Throws<MoCGen.Cli.CliException>(() =>
+            MoCGen.Cli.CpuDriverBuilder.Run(new[] { models }, Path.Combine(Path.GetTempPath(), "unused"), stdout, stderr, Toolchains.Nowhere));
+
+        Assert.StartsWith("no clang++ found on PATH", e.Message);
+        Assert.Contains("apt-get install clang", e.Message);
+    }
+
+    [Fact]
+    public void ACompileErrorNamesTheUnitAndTheCommand()
+    {
+        var compiler = CpuDriverCompiler.Find();
+        if (compiler is null) return;
+        var folder = Directory.CreateTempSubdirectory("mocgen-cpu-bad-");
+        try
+        {
+            var result = compiler.Build(new[] { ("broken.cu", "#include \"mocgen_cuda.h\"\nextern \"C\" __global__ void broken(float* x) { x[0] = undefined_name; }\n") },
+                folder.FullName);
+
+            Assert.False(result.Succeeded);
+            Assert.Contains("broken.cu:2:", result.Errors);
+            Assert.Contains("undefined_name", result.Errors);
+            Assert.Contains("-DMOCGEN_CUDA_ON_CPU", result.CommandLine);
+            Assert.False(File.Exists(Path.Combine(folder.FullName, CpuDriver.LibraryName)));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}

@@ -39,7 +39,7 @@ public sealed class CpuDriver
 
     /// <summary>The text when no clang++ is found.</summary>
     public const string NotFoundText =
-        "mocgen: no clang++ found on PATH (clang++-14 or newer, or clang++): the CPU driver compiles the kernels as C++ with clang " +
+        "no clang++ found on PATH (clang++-14 or newer, or clang++): the CPU driver compiles the kernels as C++ with clang " +
         "(its vector types). On Debian/Ubuntu: apt-get install clang.";
 
     /// <summary>The newest clang++ on PATH (clang++-22 .. clang++-14, then clang++); null where there is none.</summary>
