@@ -11,6 +11,7 @@ typedef __SIZE_TYPE__ size_t;
 #define __forceinline__ __inline__ __attribute__((always_inline))
 #define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
 #define MOCGEN_BOUNDS_128REGS(threads) __launch_bounds__(threads, (threads) < 512 ? 512 / (threads) : 1)
+#define MOCGEN_DYNAMIC_SHARED(name) extern __shared__ __attribute__((aligned(16))) unsigned char name[]
 #define __align__(n) __attribute__((aligned(n)))
 struct __align__(16) float4 { float x, y, z, w; };
 typedef unsigned int mocgen_u128 __attribute__((ext_vector_type(4)));
