@@ -8,7 +8,8 @@
 // naming the kernel, block, thread and buffer (cuGetErrorString gives it, and it is printed to stderr). New allocations
 // and each block's dynamic shared memory are filled with 0xff bytes (NaN as floats), so reading what nothing wrote shows.
 // Copies and memsets must lie inside one allocation. Modules load PTX: every .entry must be a kernel compiled in, and a
-// kernel is launched by name. Launches run at once (a stream is a name); events read a steady clock.
+// kernel is launched by name. Launches run at once (a stream is a name), their blocks one after another in an order
+// that changes from launch to launch; events read a steady clock.
 // The device reports sm_80 limits (108 SMs, 48 KiB of shared memory a block, 163 KiB with the opt-in).
 #pragma once
 #ifndef MOCGEN_CPU_DRIVER_H
@@ -122,6 +123,7 @@ struct Fiber
     bool done = false;
     const char* waits = nullptr;  // what it waits at, for a deadlock report
     int wait_line = 0;
+    unsigned int shuffles = 0;  // warp shuffles so far (which set of the warp's slots the next one uses)
 };
 
 struct Warp
@@ -129,7 +131,7 @@ struct Warp
     Barrier barrier;
     int size = 0;
     int live = 0;
-    std::uint64_t slot[WarpSize] = {};
+    std::uint64_t slot[2][WarpSize] = {};
 };
 
 struct Kernel
@@ -267,8 +269,12 @@ std::uint64_t shuffle(std::uint64_t bits, Shuffle kind, int arg, int width, unsi
 {
     Warp& w = own_warp(mask, "a warp shuffle");
     if (width < 1 || width > WarpSize || (width & (width - 1)) != 0) fail("a warp shuffle of width %d", width);
-    int lane = launch().current->linear % WarpSize;
-    w.slot[lane] = bits;
+    Fiber& f = *launch().current;
+    int lane = f.linear % WarpSize;
+    // Two sets of slots, used in turn: a lane writes set p again only after the next shuffle's barrier, which every
+    // lane reaches after it has read set p. So one barrier a shuffle suffices.
+    std::uint64_t* slot = w.slot[f.shuffles++ & 1];
+    slot[lane] = bits;
     arrive(w.barrier, line, "warp shuffle");  // every lane has written its value
     int start = lane & ~(width - 1);
     int source = lane;
@@ -279,9 +285,7 @@ std::uint64_t shuffle(std::uint64_t bits, Shuffle kind, int arg, int width, unsi
     case Shuffle::Down: source = lane + arg < start + width ? lane + arg : lane; break;
     case Shuffle::Xor: source = (lane ^ arg) < start + width ? lane ^ arg : lane; break;
     }
-    std::uint64_t value = source < w.size ? w.slot[source] : bits;
-    arrive(w.barrier, line, "warp shuffle");  // every lane has read before any writes again
-    return value;
+    return source < w.size ? slot[source] : bits;
 }
 
 // ---- Running a launch ----
@@ -347,6 +351,7 @@ inline void start_fiber(Fiber& f)
     f.sp = top;
     f.done = false;
     f.waits = nullptr;
+    f.shuffles = 0;
 }
 
 /// Runs every thread of block `l.block_idx` to its end; false with l.error set where the launch fails.
@@ -817,16 +822,22 @@ MOCGEN_CPU_API int cuLaunchKernel(void* function, unsigned int gx, unsigned int 
     bool ok = true;
     if (sigsetjmp(jump, 0) == 0)
     {
-        for (unsigned int z = 0; z < gz && ok; z++)
-            for (unsigned int y = 0; y < gy && ok; y++)
-                for (unsigned int x = 0; x < gx && ok; x++)
-                {
-                    l.block_idx = dim3{x, y, z};
-                    std::memset(shared, 0xff, shared_bytes);
-                    t_fault_jump = &jump;
-                    ok = run_block(l);
-                    t_fault_jump = nullptr;
-                }
+        // The blocks run one after another in an order that changes from launch to launch (block offset + k stride,
+        // stride a prime that does not divide their number): on a GPU any block may run before any other, so no
+        // kernel may depend on an order, and the last block of a launch is not always the same one.
+        static unsigned long launches = 0;
+        unsigned long blocks = (unsigned long)gx * gy * gz;
+        unsigned long stride = blocks % 7919 != 0 ? 7919 : 104729;
+        unsigned long offset = (launches++ * 40503ul) % blocks;
+        for (unsigned long k = 0; k < blocks && ok; k++)
+        {
+            unsigned long b = (offset + k * stride) % blocks;
+            l.block_idx = dim3{(unsigned int)(b % gx), (unsigned int)(b / gx % gy), (unsigned int)(b / ((unsigned long)gx * gy))};
+            std::memset(shared, 0xff, shared_bytes);
+            t_fault_jump = &jump;
+            ok = run_block(l);
+            t_fault_jump = nullptr;
+        }
     }
     else
     {

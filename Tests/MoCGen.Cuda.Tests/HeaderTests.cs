@@ -19,8 +19,8 @@ public sealed class HeaderTests
     [Fact]
     public void TheCompilerAssemblyEmbedsTheHeadersAndSelfTestsAsTheyAreInKernels()
     {
-        var headers = Directory.GetFiles(Toolchains.Kernels, "*.h").Select(Path.GetFileName).OrderBy(n => n).ToArray();
-        Assert.Equal(new[] { "mocgen_bf16.h", "mocgen_cuda.h", "mocgen_reduce.h" }, headers);
+        var headers = Directory.GetFiles(Toolchains.Kernels, "*.h").Select(Path.GetFileName).OrderBy(n => n, System.StringComparer.Ordinal).ToArray();
+        Assert.Equal(new[] { "mocgen_bf16.h", "mocgen_cpu.h", "mocgen_cpu_driver.h", "mocgen_cuda.h", "mocgen_reduce.h" }, headers);
         Assert.Equal(headers, KernelHeaders.Headers.Keys.ToArray());
         foreach (var header in headers)
             Assert.Equal(File.ReadAllText(Path.Combine(Toolchains.Kernels, header!)), KernelHeaders.Headers[header!]);
