@@ -3,10 +3,11 @@
 // links the kernels with mocgen_cpu_driver.h into a libcuda.so.1 that runs them on the CPU.
 //
 // Every CUDA thread of a block is a fiber on one OS thread, and the blocks of a launch run one after another. A fiber
-// runs until it reaches a barrier (__syncthreads, a warp shuffle, __syncwarp), so the blocks' threads interleave as
-// the barriers allow and no more: a kernel that reads shared memory before the barrier that orders it, or whose
-// threads wait at different barriers, or that shuffles over lanes that have exited, is caught and reported (the
-// driver fails the launch with the kernel, block, thread and source line), not run by luck.
+// runs until it reaches a barrier (__syncthreads, a warp shuffle, __syncwarp), so a block's threads interleave only
+// where the barriers let them. Threads that wait at barriers on different lines, a shuffle over lanes that have
+// exited, and a deadlock are caught: the driver fails the launch, naming the kernel, block, thread and source line.
+// Between barriers the threads run in turn, first to last and then last to first, so a shared-memory read that no
+// barrier orders after the write it needs reads the old value in one of the two orders (a wrong result, not a report).
 //
 // What the CPU does not model: the GPU's own rounding of the approximate intrinsics (ex2.approx, rsqrt.approx,
 // div.approx are exact here: exp2f, 1 / sqrtf, a / b), memory ordering between blocks (they run one after another, so

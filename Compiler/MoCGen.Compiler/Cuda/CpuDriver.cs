@@ -94,7 +94,9 @@ public sealed class CpuDriver
                 return new CpuDriverResult(null, string.Join(Environment.NewLine, failures.Select(f => f.Errors)), failures[0].CommandLine,
                     kernels, watch.Elapsed);
 
-            var link = new List<string> { "-shared", "-fPIC", "-Wl,-soname," + LibraryName, "-o", LibraryName };
+            // The library exports the driver API and nothing else (not the kernels, not the C++ library's templates).
+            File.WriteAllText(Path.Combine(work, "exports.map"), "{ global: cu*; local: *; };\n");
+            var link = new List<string> { "-shared", "-fPIC", "-Wl,-soname," + LibraryName, "-Wl,--version-script=exports.map", "-o", LibraryName };
             link.AddRange(sources.Select(s => s.File + ".o"));
             link.Add("-lpthread");
             var linked = ProcessRunner.Run(CompilerPath, link, work, CompileTimeout);
