@@ -33,6 +33,26 @@ cp "$work/infer/tinymoc" "$out/tinymoc"
 dotnet run -c Release --project "$repo/examples/TinyMoC" -- --steps 200 --sample 0 --out "$work/run"
 cp "$work/run/tinymoc/checkpoint.safetensors" "$out/tinymoc.safetensors"
 
+# Before the folder travels: the same checks here on the CPU driver (`mocgen cuda-cpu`, a libcuda.so.1 that runs the
+# kernels on the CPU), and tinymoc's CUDA path against its CPU path, so that nothing the CPU can show fails on the GPU.
+driver="$work/cpu-driver"
+dotnet run -c Release --project "$repo/Compiler/MoCGen.Cli" -- cuda-cpu "$here/Models.cs" "$repo/examples/TinyMoC/TinyMoC.cs" --out "$driver" > /dev/null
+if ! LD_LIBRARY_PATH="$driver" "$out/mocgen-gpucheck" --check > "$work/cpu-check.log" 2>&1; then
+    cat "$work/cpu-check.log"
+    echo "prepare.sh: mocgen-gpucheck --check failed on the CPU driver (above); fix that before a GPU run." >&2
+    exit 1
+fi
+tail -n 1 "$work/cpu-check.log" | sed 's/^/on the CPU driver: /'
+targs=(--checkpoint "$out/tinymoc.safetensors" --prompt "Gets or sets the " --max-tokens 24 --temperature 0)
+"$out/tinymoc" "${targs[@]}" --device cpu > "$work/tinymoc-cpu.txt"
+LD_LIBRARY_PATH="$driver" "$out/tinymoc" "${targs[@]}" --device cuda > "$work/tinymoc-cuda.txt"
+if ! cmp -s "$work/tinymoc-cpu.txt" "$work/tinymoc-cuda.txt"; then
+    echo "prepare.sh: tinymoc --device cuda on the CPU driver decoded other text than --device cpu:" >&2
+    cat "$work/tinymoc-cpu.txt" "$work/tinymoc-cuda.txt" >&2
+    exit 1
+fi
+echo "on the CPU driver: tinymoc --device cuda decodes what --device cpu does"
+
 bytes=$(du -sb "$out" | cut -f1)
 echo
 ls -l "$out"
