@@ -191,6 +191,13 @@ public sealed class CpuDriverHarnessTests
             Assert.Contains("mocgen-gpucheck on MoCGen CPU driver", output);
             Assert.Matches(@"All \d+ checks passed\.", output);
             Assert.DoesNotContain("FAIL", output);
+
+            // The benchmark's code, at small shapes: every line it prints is one JSON object, every suite is there.
+            var bench = CpuDriverCompiler.Run(harness, new[] { "--bench", "--smoke" }, folder.FullName, TimeSpan.FromMinutes(5));
+            Assert.True(bench.ExitCode == 0, bench.Stdout + bench.Stderr);
+            var suites = bench.Stdout.Split('\n').Where(l => l.StartsWith('{'))
+                .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("suite").GetString()).ToArray();
+            Assert.Equal(new[] { "device", "ffn-decode", "ffn-decode-stages", "ffn-decode", "ffn-decode-stages", "ffn-train", "ffn-train-stages" }, suites);
         }
         finally
         {

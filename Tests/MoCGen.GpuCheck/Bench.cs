@@ -15,16 +15,26 @@ namespace MoCGen.GpuCheck;
 internal static class Bench
 {
     /// <summary>The device line, then decode (bf16 and fp32 weights, batch 1), then training (fp32, 4096 tokens), each
-    /// suite's line followed by its per-kernel line.</summary>
-    public static IEnumerable<string> Run(CudaDevice gpu, int repeats)
+    /// suite's line followed by its per-kernel line. <paramref name="smoke"/>: the same code at small shapes (a d = 64
+    /// model for bf16 decode, d = 200 for the rest, 64 training tokens) with one loop of one or two calls, to run the
+    /// benchmark's code where speed means nothing (on the CPU driver, before a GPU run).</summary>
+    public static IEnumerable<string> Run(CudaDevice gpu, int repeats, bool smoke = false)
     {
         yield return Json(("suite", "device"), ("implementation", "mocgen moc"), ("name", gpu.Name),
             ("sm", $"{gpu.ComputeCapability.Major}.{gpu.ComputeCapability.Minor}"), ("multiprocessors", gpu.MultiprocessorCount),
             ("driver", gpu.DriverVersion), ("memory_clock_khz", gpu.MemoryClockKHz), ("bus_width_bits", gpu.MemoryBusWidthBits),
             ("peak_gb_per_s", gpu.PeakMemoryBandwidth / 1e9));
-        foreach (var line in Decode(gpu, Llama7BFfnBf16.Ffn, repeats)) yield return line;
-        foreach (var line in Decode(gpu, Llama7BFfn.Ffn, repeats)) yield return line;
-        foreach (var line in Train(gpu, Llama7BFfn.Ffn, 4096, repeats)) yield return line;
+        if (smoke)
+        {
+            foreach (var line in Decode(gpu, SmallDecoderBf16.Ffn, repeats: 1, inner: 2)) yield return line;
+            foreach (var line in Decode(gpu, Ffn200.Ffn, repeats: 1, inner: 2)) yield return line;
+            foreach (var line in Train(gpu, Ffn200.Ffn, 64, loops: 1, inner: 1)) yield return line;
+            yield break;
+        }
+        foreach (var line in Decode(gpu, Llama7BFfnBf16.Ffn, repeats, inner: 50)) yield return line;
+        foreach (var line in Decode(gpu, Llama7BFfn.Ffn, repeats, inner: 50)) yield return line;
+        // Loops of 3 calls, max(5, repeats / 2) of them, as torch_ffn.py.
+        foreach (var line in Train(gpu, Llama7BFfn.Ffn, 4096, loops: Math.Max(5, repeats / 2), inner: 3)) yield return line;
     }
 
     /// <summary>
@@ -74,7 +84,7 @@ internal static class Bench
     /// <see cref="DecodeInputs"/>, so that, as in decoding, each call selects other rows than the call before: the rows
     /// it reads were last read 16 calls (1.8 GB of traffic at 7B bf16) ago and are not waiting in L2 (50 MB on an H100).
     /// </summary>
-    private static string[] Decode(CudaDevice gpu, FfnKernels m, int repeats)
+    private static string[] Decode(CudaDevice gpu, FfnKernels m, int repeats, int inner)
     {
         int d = m.Hidden, f = m.Intermediate, k = m.TopK, w = m.Bf16 ? 2 : 4;
         var rng = new Random(5);
@@ -106,8 +116,8 @@ internal static class Bench
                 kernels.Launch(m.DecodeUpDown, 1, upDown[call++ % DecodeInputs]);
             }
 
-            double us = Time(gpu, Call, inner: 50, repeats);
-            var stages = Stages(gpu, inner: 50, repeats,
+            double us = Time(gpu, Call, inner, repeats);
+            var stages = Stages(gpu, inner, repeats,
                 ("gate_topk", () => kernels.Launch(m.DecodeGateTopK, 1, gateTopK[gateCall++ % DecodeInputs])),
                 ("up_down", () => kernels.Launch(m.DecodeUpDown, 1, upDown[upDownCall++ % DecodeInputs])));
             long gemvBytes = (long)f * d * w + 4L * d, upDownBytes = 2L * k * d * w;
@@ -132,9 +142,10 @@ internal static class Bench
 
     /// <summary>
     /// Forward (gate GEMM, Top-K, window starts, sparse up, sparse down) and backward (gh, gx, weight gradients added
-    /// into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW).
+    /// into dW) of <paramref name="tokens"/> tokens: what PyTorch's training row measures (y, gx, dW); the median over
+    /// <paramref name="loops"/> loops of <paramref name="inner"/> calls.
     /// </summary>
-    private static string[] Train(CudaDevice gpu, FfnKernels m, int tokens, int repeats)
+    private static string[] Train(CudaDevice gpu, FfnKernels m, int tokens, int loops, int inner)
     {
         int d = m.Hidden, f = m.Intermediate, k = m.TopK, n = tokens;
         long fd = (long)f * d;
@@ -188,9 +199,7 @@ internal static class Bench
             foreach (var (_, launch) in kernelsInOrder.Skip(forwardKernels)) launch();
         }
 
-        // Loops of 3 calls, max(5, repeats / 2) of them, as torch_ffn.py; events between forward and backward split each call.
-        const int inner = 3;
-        int loops = Math.Max(5, repeats / 2);
+        // loops of inner calls; events between forward and backward split each call.
         var stages = Stages(gpu, inner, loops, kernelsInOrder);
         var fields = new List<(string, object)> { ("suite", "ffn-train-stages"), ("implementation", "mocgen moc"), ("dtype", "fp32"), ("tokens", n) };
         for (int i = 0; i < kernelsInOrder.Length; i++) fields.Add((kernelsInOrder[i].Name + "_us", stages[i]));

@@ -23,6 +23,11 @@ partial class Llama7BFfn
     internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.FeedForwardKernels, Cuda.DecodeKernels);
 }
 
+partial class SmallDecoderBf16
+{
+    internal static FfnKernels Ffn { get; } = FfnKernels.Create<FeedForwardShape>(Cuda.FeedForwardKernels, Cuda.DecodeKernels);
+}
+
 partial class SmallDecoder
 {
     /// <summary>Greedy sampling on the GPU: argmax of each token's logits.</summary>

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.IO;
 using MoCGen.Cuda;
 
-// mocgen-gpucheck [--check] [--bench] [--repeats N] [--out file.jsonl]   (both when neither is named)
+// mocgen-gpucheck [--check] [--bench [--smoke]] [--repeats N] [--out file.jsonl]   (both when neither is named)
 return MoCGen.GpuCheck.GpuCheckApp.Run(args, Console.Out, Console.Error);
 
 namespace MoCGen.GpuCheck
@@ -21,7 +21,7 @@ namespace MoCGen.GpuCheck
         /// <summary>Runs the command line <paramref name="args"/>.</summary>
         public static int Run(string[] args, TextWriter output, TextWriter error)
         {
-            bool check = false, bench = false;
+            bool check = false, bench = false, smoke = false;
             int repeats = 21;
             string? outFile = null;
             for (int i = 0; i < args.Length; i++)
@@ -31,6 +31,7 @@ namespace MoCGen.GpuCheck
                 {
                     case "--check": check = true; break;
                     case "--bench": bench = true; break;
+                    case "--smoke": smoke = true; break;
                     case "--repeats":
                         if (!int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out repeats) || repeats < 1)
                             return Usage(error, "--repeats needs an integer >= 1.");
@@ -69,7 +70,7 @@ namespace MoCGen.GpuCheck
                     try
                     {
                         using var file = outFile is null ? null : new StreamWriter(outFile);
-                        foreach (var line in Bench.Run(gpu, repeats))
+                        foreach (var line in Bench.Run(gpu, repeats, smoke))
                         {
                             output.WriteLine(line);
                             output.Flush();
@@ -88,9 +89,10 @@ namespace MoCGen.GpuCheck
         }
 
         private const string UsageText =
-            "mocgen-gpucheck [--check] [--bench] [--repeats N] [--out file.jsonl]\n" +
+            "mocgen-gpucheck [--check] [--bench [--smoke]] [--repeats N] [--out file.jsonl]\n" +
             "  --check   every generated CUDA kernel against the CPU reference, one line per check (exit 1 on a failure)\n" +
             "  --bench   the LLaMA-7B feed-forward kernels timed with CUDA events, JSON lines (--out also writes them to a file)\n" +
+            "  --smoke   with --bench: the same code at small shapes, one loop (to try it where speed means nothing)\n" +
             "  Both when neither is named; --repeats: timed loops per case (21). Exit 3: no NVIDIA driver or GPU.";
 
         private static int Usage(TextWriter error, string problem)

@@ -43,6 +43,12 @@ if ! LD_LIBRARY_PATH="$driver" "$out/mocgen-gpucheck" --check > "$work/cpu-check
     exit 1
 fi
 tail -n 1 "$work/cpu-check.log" | sed 's/^/on the CPU driver: /'
+if ! LD_LIBRARY_PATH="$driver" "$out/mocgen-gpucheck" --bench --smoke > "$work/cpu-bench.log" 2>&1; then
+    cat "$work/cpu-bench.log"
+    echo "prepare.sh: mocgen-gpucheck --bench --smoke failed on the CPU driver (above)." >&2
+    exit 1
+fi
+echo "on the CPU driver: the benchmark's code ran (--bench --smoke)"
 targs=(--checkpoint "$out/tinymoc.safetensors" --prompt "Gets or sets the " --max-tokens 24 --temperature 0)
 "$out/tinymoc" "${targs[@]}" --device cpu > "$work/tinymoc-cpu.txt"
 LD_LIBRARY_PATH="$driver" "$out/tinymoc" "${targs[@]}" --device cuda > "$work/tinymoc-cuda.txt"
