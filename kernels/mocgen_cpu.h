@@ -59,7 +59,7 @@ unsigned char* dynamic_shared();
 
 /// A kernel as the driver calls it: its address and the function that unpacks cuLaunchKernel's parameter array.
 using Invoker = void (*)(void* kernel, void** params);
-void register_kernel(const char* name, void* kernel, Invoker invoker);
+void register_kernel(const char* name, void* kernel, Invoker invoker, const std::size_t* parameter_sizes, std::size_t parameters);
 
 template <class... A, std::size_t... I>
 void invoke_with(void* kernel, void** params, std::index_sequence<I...>)
@@ -79,7 +79,8 @@ struct Registration
     template <class... A>
     Registration(const char* name, void (*kernel)(A...))
     {
-        register_kernel(name, reinterpret_cast<void*>(kernel), &invoke<A...>);
+        static constexpr std::size_t sizes[] = {sizeof(A)..., 0};  // checked against the PTX's .param list at load
+        register_kernel(name, reinterpret_cast<void*>(kernel), &invoke<A...>, sizes, sizeof...(A));
     }
 };
 

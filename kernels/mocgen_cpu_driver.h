@@ -139,6 +139,7 @@ struct Kernel
     std::string name;
     void* function = nullptr;
     Invoker invoker = nullptr;
+    std::vector<std::size_t> parameter_sizes;
 };
 
 /// One launch in progress on this OS thread.
@@ -171,7 +172,7 @@ inline std::unordered_map<std::string, Kernel>& registry()
     return kernels;
 }
 
-void register_kernel(const char* name, void* kernel, Invoker invoker)
+void register_kernel(const char* name, void* kernel, Invoker invoker, const std::size_t* parameter_sizes, std::size_t parameters)
 {
     auto& kernels = registry();
     if (kernels.count(name) != 0)
@@ -179,7 +180,7 @@ void register_kernel(const char* name, void* kernel, Invoker invoker)
         std::fprintf(stderr, "mocgen CPU driver: kernel %s is compiled in twice\n", name);
         std::abort();
     }
-    kernels[name] = Kernel{name, kernel, invoker};
+    kernels[name] = Kernel{name, kernel, invoker, std::vector<std::size_t>(parameter_sizes, parameter_sizes + parameters)};
 }
 
 const dim3& thread_idx() { return launch().current->idx; }
@@ -554,20 +555,51 @@ inline int copy_log(void** values, unsigned int count, int* options, int buffer_
     return 0;
 }
 
-/// The names of the PTX's kernels (`.entry name(`).
-inline std::vector<std::string> ptx_entries(const char* ptx)
+/// A kernel of the PTX: its name and the bytes of each parameter (`.param .u64 p`, `.param .align 8 .b8 p[16]`).
+struct Entry
 {
-    std::vector<std::string> names;
+    std::string name;
+    std::vector<std::size_t> parameter_sizes;
+};
+
+/// The PTX's kernels (`.entry name( .param ..., ... )`).
+inline std::vector<Entry> ptx_entries(const char* ptx)
+{
+    auto is_name = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$'; };
+    std::vector<Entry> entries;
     for (const char* p = std::strstr(ptx, ".entry"); p != nullptr; p = std::strstr(p + 6, ".entry"))
     {
         const char* q = p + 6;
         while (*q == ' ' || *q == '\t') q++;
         const char* end = q;
-        while ((*end >= 'a' && *end <= 'z') || (*end >= 'A' && *end <= 'Z') || (*end >= '0' && *end <= '9') || *end == '_' || *end == '$')
-            end++;
-        if (end > q) names.emplace_back(q, end);
+        while (is_name(*end)) end++;
+        if (end == q) continue;
+        Entry entry{std::string(q, end), {}};
+        const char* close = std::strchr(end, ')');
+        for (const char* m = std::strstr(end, ".param"); m != nullptr && close != nullptr && m < close; m = std::strstr(m + 6, ".param"))
+        {
+            // The last type in the declaration (after any .align N) gives the element's bits; [n] repeats it.
+            std::size_t bits = 0;
+            const char* t = m + 6;
+            while (*t != ',' && *t != ')' && *t != '\n' && *t != '[' && *t != 0)
+            {
+                if (*t == '.' && (t[1] == 'u' || t[1] == 's' || t[1] == 'b' || t[1] == 'f') && t[2] >= '0' && t[2] <= '9')
+                    bits = (std::size_t)std::strtoul(t + 2, nullptr, 10);
+                t++;
+            }
+            std::size_t count = *t == '[' ? (std::size_t)std::strtoul(t + 1, nullptr, 10) : 1;
+            entry.parameter_sizes.push_back(bits / 8 * count);
+        }
+        entries.push_back(entry);
     }
-    return names;
+    return entries;
+}
+
+inline std::string sizes_text(const std::vector<std::size_t>& sizes)
+{
+    std::string text;
+    for (std::size_t size : sizes) text += (text.empty() ? "" : ", ") + std::to_string(size);
+    return std::to_string(sizes.size()) + " (" + text + " bytes)";
 }
 } // namespace mocgen_cpu
 
@@ -735,20 +767,23 @@ MOCGEN_CPU_API int cuModuleLoadDataEx(void** module, const void* image, unsigned
         return 200;
     }
     auto loaded = std::make_unique<mocgen_cpu::Module>();
-    std::string missing;
-    for (const std::string& name : mocgen_cpu::ptx_entries(text))
+    std::string missing, differing;
+    for (const mocgen_cpu::Entry& entry : mocgen_cpu::ptx_entries(text))
     {
-        auto it = mocgen_cpu::registry().find(name);
+        auto it = mocgen_cpu::registry().find(entry.name);
         if (it == mocgen_cpu::registry().end())
-            missing += (missing.empty() ? "" : ", ") + name;
+            missing += (missing.empty() ? "" : ", ") + entry.name;
+        else if (it->second.parameter_sizes != entry.parameter_sizes)
+            differing += (differing.empty() ? "" : "; ") + entry.name + ": the PTX declares " + mocgen_cpu::sizes_text(entry.parameter_sizes) +
+                " parameters, the kernel compiled in takes " + mocgen_cpu::sizes_text(it->second.parameter_sizes);
         else
             loaded->kernels.push_back(&it->second);
     }
-    if (!missing.empty())
+    if (!missing.empty() || !differing.empty())
     {
         mocgen_cpu::copy_log(values, count, options, 5, 6,
-            "the CPU driver was not built with these kernels of the PTX: " + missing +
-                " (build it with `mocgen cuda-cpu` from the files that declare their models)");
+            (missing.empty() ? "" : "the CPU driver was not built with these kernels of the PTX: " + missing + ". ") + differing +
+                (differing.empty() ? "" : ". ") + "Build it with `mocgen cuda-cpu` from the files that declare the models.");
         return 218;
     }
     mocgen_cpu::copy_log(values, count, options, 3, 4,

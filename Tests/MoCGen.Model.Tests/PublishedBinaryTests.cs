@@ -159,6 +159,12 @@ public sealed class PublishedBinaryTests(PublishedBinaryFixture binary) : IClass
         using var stats = JsonDocument.Parse(cuda.Stderr.Trim().Split('\n').Last());
         Assert.Equal("cuda", stats.RootElement.GetProperty("device").GetString());
         Assert.Equal(24, stats.RootElement.GetProperty("tokens").GetInt32());
+
+        // auto takes the GPU path where a driver answers (and the CPU path where none does, as above).
+        var auto = binary.RunWithLibraryPath(driver, "--checkpoint", binary.Checkpoint, "--prompt", "Gets ", "--max-tokens", "2", "--stats", "--device", "auto");
+        Assert.True(auto.ExitCode == 0, auto.Stderr);
+        using var autoStats = JsonDocument.Parse(auto.Stderr.Trim().Split('\n').Last());
+        Assert.Equal("cuda", autoStats.RootElement.GetProperty("device").GetString());
     }
 
     [Fact]

@@ -28,17 +28,24 @@ int main(int argc, char** argv)
     auto launch = (LaunchFn)dlsym(lib, "cuLaunchKernel");
     auto text = (Text)dlsym(lib, "cuGetErrorString");
     init(0);
-    const char* ptx = ".visible .entry probe_right(\n.visible .entry probe_divergent_barrier(\n.visible .entry probe_exited_lanes(\n"
-                      ".visible .entry probe_past_end(\n.visible .entry probe_deadlock(\n.visible .entry probe_unwritten_shared(\n";
+    // The PTX's kernel list as clang writes it: each .entry with its .param list.
+    const char* ptx = ".visible .entry probe_right(\n\t.param .u64 a,\n\t.param .u64 b\n)\n"
+                      ".visible .entry probe_divergent_barrier(\n\t.param .u64 a\n)\n"
+                      ".visible .entry probe_exited_lanes(\n\t.param .u64 a\n)\n"
+                      ".visible .entry probe_past_end(\n\t.param .u64 a,\n\t.param .u32 b\n)\n"
+                      ".visible .entry probe_deadlock(\n\t.param .u64 a\n)\n"
+                      ".visible .entry probe_unwritten_shared(\n\t.param .align 8 .b8 a[8]\n)\n";
     void* module = nullptr;
     int r = load(&module, ptx, 0, nullptr, nullptr);
     std::printf("load %d\n", r);
-    const char* unknown = ".visible .entry probe_nowhere(\n";
+    const char* unknown = ".visible .entry probe_nowhere(\n)\n";
     char log[512] = {0};
     int options[2] = {5, 6};
     void* values[2] = {log, (void*)sizeof log};
     void* other = nullptr;
     std::printf("load-unknown %d %s\n", load(&other, unknown, 2, options, values), log);
+    const char* differing = ".visible .entry probe_past_end(\n\t.param .u64 a\n)\n";
+    std::printf("load-differing %d %s\n", load(&other, differing, 2, options, values), log);
 
     unsigned long long in, out, small;
     alloc(&in, 2 * 64 * sizeof(float));
