@@ -63,42 +63,8 @@ mocgen_cpu_switch:
     .size mocgen_cpu_switch, .-mocgen_cpu_switch
 )");
 constexpr int SavedRegisters = 6;
-#elif defined(__aarch64__)
-asm(R"(
-    .text
-    .p2align 4
-    .type mocgen_cpu_switch,%function
-mocgen_cpu_switch:
-    sub sp, sp, #160
-    stp x19, x20, [sp, #0]
-    stp x21, x22, [sp, #16]
-    stp x23, x24, [sp, #32]
-    stp x25, x26, [sp, #48]
-    stp x27, x28, [sp, #64]
-    stp x29, x30, [sp, #80]
-    stp d8, d9, [sp, #96]
-    stp d10, d11, [sp, #112]
-    stp d12, d13, [sp, #128]
-    stp d14, d15, [sp, #144]
-    mov x2, sp
-    str x2, [x0]
-    mov sp, x1
-    ldp x19, x20, [sp, #0]
-    ldp x21, x22, [sp, #16]
-    ldp x23, x24, [sp, #32]
-    ldp x25, x26, [sp, #48]
-    ldp x27, x28, [sp, #64]
-    ldp x29, x30, [sp, #80]
-    ldp d8, d9, [sp, #96]
-    ldp d10, d11, [sp, #112]
-    ldp d12, d13, [sp, #128]
-    ldp d14, d15, [sp, #144]
-    add sp, sp, #160
-    ret x30
-    .size mocgen_cpu_switch, .-mocgen_cpu_switch
-)");
 #else
-#error "mocgen_cpu_driver.h: fibers are written for x86-64 and AArch64"
+#error "mocgen_cpu_driver.h: the fibers' context switch is written for x86-64"
 #endif
 
 constexpr std::size_t StackBytes = 256 * 1024;  // a fiber's stack (the kernels' locals are registers' worth)
@@ -340,15 +306,9 @@ inline std::vector<Fiber>& fibers_for(int threads)
 inline void start_fiber(Fiber& f)
 {
     auto* top = reinterpret_cast<std::uintptr_t*>(f.stack + StackBytes);  // 16-byte aligned
-#if defined(__x86_64__)
     *--top = 0;  // fiber_main's return address (it never returns): at its entry rsp + 8 is 16-byte aligned
-    *--top = reinterpret_cast<std::uintptr_t>(&fiber_main);
+    *--top = reinterpret_cast<std::uintptr_t>(&fiber_main);  // where mocgen_cpu_switch's ret goes
     for (int i = 0; i < SavedRegisters; i++) *--top = 0;
-#else
-    top -= 20;  // x19..x30 and d8..d15, as mocgen_cpu_switch saves them; x30 (the link register) starts fiber_main
-    for (int i = 0; i < 20; i++) top[i] = 0;
-    top[11] = reinterpret_cast<std::uintptr_t>(&fiber_main);
-#endif
     f.sp = top;
     f.done = false;
     f.waits = nullptr;
