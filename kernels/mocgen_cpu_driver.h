@@ -7,8 +7,8 @@
 // writes past the end of its buffer faults; the fault ends the launch with CUDA_ERROR_ILLEGAL_ADDRESS and a message
 // naming the kernel, block, thread and buffer (cuGetErrorString gives it, and it is printed to stderr). New allocations
 // and each block's dynamic shared memory are filled with 0xff bytes (NaN as floats), so reading what nothing wrote shows.
-// Copies and memsets must lie inside one allocation. Modules load PTX: every .entry must be a kernel compiled in, and a
-// kernel is launched by name. Launches run at once (a stream is a name), their blocks one after another in an order
+// Copies and memsets must lie inside one allocation. Modules load PTX: every .entry must be a kernel compiled in that
+// takes the parameters the PTX declares, and a launch may not exceed the block size its .maxntid allows. Launches run at once (a stream is a name), their blocks one after another in an order
 // that changes from launch to launch; events read a steady clock.
 // The device reports sm_80 limits (108 SMs, 48 KiB of shared memory a block, 163 KiB with the opt-in).
 #pragma once
@@ -468,13 +468,19 @@ inline void install_fault_handlers()
 }
 
 // ---- The driver's objects ----
+/// A kernel as a module has it: the kernel compiled in, and the most threads a block its PTX allows (0: no limit).
+struct Loaded
+{
+    const Kernel* kernel;
+    dim3 max_threads;
+};
 struct Module
 {
-    std::vector<const Kernel*> kernels;
+    std::vector<Loaded> kernels;
 };
 struct Function
 {
-    const Kernel* kernel;
+    Loaded loaded;
     int max_dynamic_shared;
 };
 struct Event
@@ -520,6 +526,7 @@ struct Entry
 {
     std::string name;
     std::vector<std::size_t> parameter_sizes;
+    dim3 max_threads{0, 0, 0};  // .maxntid (from __launch_bounds__), or none
 };
 
 /// The PTX's kernels (`.entry name( .param ..., ... )`).
@@ -549,6 +556,15 @@ inline std::vector<Entry> ptx_entries(const char* ptx)
             }
             std::size_t count = *t == '[' ? (std::size_t)std::strtoul(t + 1, nullptr, 10) : 1;
             entry.parameter_sizes.push_back(bits / 8 * count);
+        }
+        // The directives between the parameters and the body: `.maxntid x, y, z` is the most threads a block.
+        const char* body = close != nullptr ? std::strchr(close, '{') : nullptr;
+        const char* limit = close != nullptr ? std::strstr(close, ".maxntid") : nullptr;
+        if (limit != nullptr && body != nullptr && limit < body)
+        {
+            unsigned int x = 1, y = 1, z = 1;
+            std::sscanf(limit + 8, " %u , %u , %u", &x, &y, &z);
+            entry.max_threads = dim3{x, y, z};
         }
         entries.push_back(entry);
     }
@@ -737,7 +753,7 @@ MOCGEN_CPU_API int cuModuleLoadDataEx(void** module, const void* image, unsigned
             differing += (differing.empty() ? "" : "; ") + entry.name + ": the PTX declares " + mocgen_cpu::sizes_text(entry.parameter_sizes) +
                 " parameters, the kernel compiled in takes " + mocgen_cpu::sizes_text(it->second.parameter_sizes);
         else
-            loaded->kernels.push_back(&it->second);
+            loaded->kernels.push_back(mocgen_cpu::Loaded{&it->second, entry.max_threads});
     }
     if (!missing.empty() || !differing.empty())
     {
@@ -755,10 +771,10 @@ MOCGEN_CPU_API int cuModuleLoadDataEx(void** module, const void* image, unsigned
 MOCGEN_CPU_API int cuModuleGetFunction(void** function, void* module, const char* name)
 {
     if (module == nullptr) return 400;
-    for (const mocgen_cpu::Kernel* kernel : static_cast<mocgen_cpu::Module*>(module)->kernels)
-        if (kernel->name == name)
+    for (const mocgen_cpu::Loaded& loaded : static_cast<mocgen_cpu::Module*>(module)->kernels)
+        if (loaded.kernel->name == name)
         {
-            *function = new mocgen_cpu::Function{kernel, mocgen_cpu::SharedPerBlock};
+            *function = new mocgen_cpu::Function{loaded, mocgen_cpu::SharedPerBlock};
             return 0;
         }
     return 500;
@@ -786,7 +802,7 @@ MOCGEN_CPU_API int cuLaunchKernel(void* function, unsigned int gx, unsigned int 
     std::lock_guard<std::mutex> lock(launch_gate());
     last_launch_error().clear();
     auto refuse = [&](int code, const std::string& why) {
-        last_launch_error() = f->kernel->name + ": " + why;
+        last_launch_error() = f->loaded.kernel->name + ": " + why;
         std::fprintf(stderr, "mocgen CPU driver: %s\n", last_launch_error().c_str());
         return code;
     };
@@ -795,12 +811,17 @@ MOCGEN_CPU_API int cuLaunchKernel(void* function, unsigned int gx, unsigned int 
     if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || threads == 0 || threads > 1024 || bz > 64)
         return refuse(1, "grid (" + std::to_string(gx) + ", " + std::to_string(gy) + ", " + std::to_string(gz) + ") of blocks (" +
             std::to_string(bx) + ", " + std::to_string(by) + ", " + std::to_string(bz) + ") is not a valid launch");
+    dim3 most = f->loaded.max_threads;
+    if (most.x != 0 && (bx > most.x || by > most.y || bz > most.z))
+        return refuse(1, "blocks of (" + std::to_string(bx) + ", " + std::to_string(by) + ", " + std::to_string(bz) + ") threads, above the (" +
+            std::to_string(most.x) + ", " + std::to_string(most.y) + ", " + std::to_string(most.z) +
+            ") its PTX allows (.maxntid, from __launch_bounds__)");
     if ((int)shared_bytes > f->max_dynamic_shared)
         return refuse(1, std::to_string(shared_bytes) + " bytes of dynamic shared memory, above the " +
             std::to_string(f->max_dynamic_shared) + " the function allows (cuFuncSetAttribute)");
 
     Launch l;
-    l.kernel = f->kernel;
+    l.kernel = f->loaded.kernel;
     l.params = params;
     l.grid = dim3{gx, gy, gz};
     l.block = dim3{bx, by, bz};

@@ -155,13 +155,15 @@ public sealed class CpuDriverProbeTests
     }
 
     [Fact]
-    public void UnknownKernelsAndSharedMemoryAboveTheLimitAreRefused()
+    public void UnknownKernelsAndLaunchesAboveTheLimitsAreRefused()
     {
         var lines = Lines.Value;
         if (lines is null) return;
         Assert.StartsWith("218 the CPU driver was not built with these kernels of the PTX: probe_nowhere. Build it with `mocgen cuda-cpu`", lines["load-unknown"]);
         Assert.StartsWith("218 probe_past_end: the PTX declares 1 (8 bytes) parameters, the kernel compiled in takes 2 (8, 4 bytes).", lines["load-differing"]);
         Assert.StartsWith("1 invalid argument (CPU driver: probe_right: 65536 bytes of dynamic shared memory, above the 49152", lines["probe_right+"]);
+        Assert.Equal("1 invalid argument (CPU driver: probe_right: blocks of (128, 1, 1) threads, above the (64, 1, 1) its PTX allows (.maxntid, from __launch_bounds__))",
+            lines["probe_right++"]);
     }
 }
 

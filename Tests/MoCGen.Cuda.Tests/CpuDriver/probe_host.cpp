@@ -29,7 +29,7 @@ int main(int argc, char** argv)
     auto text = (Text)dlsym(lib, "cuGetErrorString");
     init(0);
     // The PTX's kernel list as clang writes it: each .entry with its .param list.
-    const char* ptx = ".visible .entry probe_right(\n\t.param .u64 a,\n\t.param .u64 b\n)\n"
+    const char* ptx = ".visible .entry probe_right(\n\t.param .u64 a,\n\t.param .u64 b\n)\n.maxntid 64, 1, 1\n{\n}\n"
                       ".visible .entry probe_divergent_barrier(\n\t.param .u64 a\n)\n"
                       ".visible .entry probe_exited_lanes(\n\t.param .u64 a\n)\n"
                       ".visible .entry probe_past_end(\n\t.param .u64 a,\n\t.param .u32 b\n)\n"
@@ -89,5 +89,6 @@ int main(int argc, char** argv)
     std::memcpy(&bits, host.data(), 4);
     std::printf("shared 0x%08x\n", bits);
     run("probe_right", 2, 64, 65536, right);  // above 48 KiB without cuFuncSetAttribute
+    run("probe_right", 1, 128, 0, right);  // above the PTX's .maxntid
     return 0;
 }
