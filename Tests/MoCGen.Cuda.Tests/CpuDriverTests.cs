@@ -73,7 +73,7 @@ public sealed class CpuDriverProbeTests
             {
                 int space = line.IndexOf(' ');
                 var key = line[..space];
-                // Two launches of probe_right and eight `right` rows: number repeated keys.
+                // A repeated key (probe_right is launched three times; eight `right` rows) gets one more + each time.
                 while (lines.ContainsKey(key)) key += "+";
                 lines[key] = line[(space + 1)..];
             }
