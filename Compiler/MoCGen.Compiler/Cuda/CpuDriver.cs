@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
@@ -27,8 +26,7 @@ public sealed class CpuDriver
     /// <summary>The file name the runtime loads (Runtime/Cuda/CudaDriver.cs).</summary>
     public const string LibraryName = "libcuda.so.1";
 
-    private static readonly string[] CompilerNames =
-        Enumerable.Range(14, 9).Reverse().Select(v => "clang++-" + v.ToString(CultureInfo.InvariantCulture)).Append("clang++").ToArray();
+    private static readonly string[] CompilerNames = PtxToolchain.NewestFirst("clang++");
 
     private static readonly TimeSpan CompileTimeout = TimeSpan.FromMinutes(5);
 

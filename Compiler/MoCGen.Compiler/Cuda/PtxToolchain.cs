@@ -90,8 +90,11 @@ public sealed class PtxToolchain
     public const string DefaultArch = "sm_80";
 
     /// <summary>clang executables tried, newest first, then the unversioned one.</summary>
-    private static readonly string[] ClangNames =
-        Enumerable.Range(14, 9).Reverse().Select(v => "clang-" + v.ToString(CultureInfo.InvariantCulture)).Append("clang").ToArray();
+    private static readonly string[] ClangNames = NewestFirst("clang");
+
+    /// <summary>The names LLVM's packages give <paramref name="program"/>: program-22 down to program-14, then program.</summary>
+    internal static string[] NewestFirst(string program) =>
+        Enumerable.Range(14, 9).Reverse().Select(v => program + "-" + v.ToString(CultureInfo.InvariantCulture)).Append(program).ToArray();
 
     private static readonly TimeSpan CompileTimeout = TimeSpan.FromMinutes(2);
 
