@@ -387,14 +387,13 @@ inline std::map<std::uintptr_t, Allocation>& allocations()
 }
 
 /// The allocation [address, address + bytes) lies in, or nullptr.
-inline const Allocation* find_allocation(std::uintptr_t address, std::size_t bytes, std::uintptr_t* start = nullptr)
+inline const Allocation* find_allocation(std::uintptr_t address, std::size_t bytes)
 {
     auto& all = allocations();
     auto it = all.upper_bound(address);
     if (it == all.begin()) return nullptr;
     --it;
     if (address + bytes > it->first + it->second.bytes) return nullptr;
-    if (start) *start = it->first;
     return &it->second;
 }
 
@@ -503,7 +502,7 @@ inline std::mutex& launch_gate()
     return gate;
 }
 
-inline int copy_log(void** values, unsigned int count, int* options, int buffer_option, int size_option, const std::string& text)
+inline void copy_log(void** values, unsigned int count, int* options, int buffer_option, int size_option, const std::string& text)
 {
     char* buffer = nullptr;
     std::size_t size = 0;
@@ -518,7 +517,6 @@ inline int copy_log(void** values, unsigned int count, int* options, int buffer_
         std::memcpy(buffer, text.data(), n);
         buffer[n] = 0;
     }
-    return 0;
 }
 
 /// A kernel of the PTX: its name and the bytes of each parameter (`.param .u64 p`, `.param .align 8 .b8 p[16]`).
